@@ -1,0 +1,1 @@
+"""The `cunban` command line: one entry point, subcommands registered by each package."""
