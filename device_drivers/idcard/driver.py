@@ -46,6 +46,7 @@ BAUD_RATES = (115200, 57600, 38400, 19200, 9600)
 _FATAL = {0x21, 0x23, 0x60, 0x66}
 # Codes that only mean "no card (any more)": not worth an error when the wait ends.
 _ABSENT = {NO_CARD, SELECT_FAILED}
+_UNPLUGGED = "读卡器未连接或已拔出，请检查读卡器连接线后重试"
 
 
 class IdCardError(DeviceError):
@@ -106,7 +107,10 @@ class SamReader:
         unplug)."""
         with self._lock:
             if self._serial is None:
-                self._serial = open_serial(self.port, baudrate=self.baudrate, timeout=0.05)
+                try:
+                    self._serial = open_serial(self.port, baudrate=self.baudrate, timeout=0.05)
+                except DeviceUnavailable as exc:
+                    raise DeviceUnavailable(_UNPLUGGED, detail=exc.detail) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -175,9 +179,7 @@ class SamReader:
                     )
         except (serial.SerialException, OSError) as exc:
             self.close()
-            raise DeviceUnavailable(
-                "读卡器未连接或已拔出，请检查读卡器连接线后重试", detail=f"{self.port}: {exc}"
-            ) from exc
+            raise DeviceUnavailable(_UNPLUGGED, detail=f"{self.port}: {exc}") from exc
 
     def _expect(self, response: Response, *ok: int) -> Response:
         if response.sw3 not in ok:

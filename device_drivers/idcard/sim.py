@@ -34,6 +34,7 @@ from device_drivers.idcard.protocol import (
     Command,
     Request,
     encode_read_data,
+    encode_request,
     encode_response,
     encode_text,
     parse_request,
@@ -220,6 +221,8 @@ class IdCardSimulator(PtySimulator):
                 self._answer(encode_response(0x10))  # checksum error (GA/T 467)
             elif isinstance(frame, Request):
                 self.requests.append(frame.command)
+                if self.baudrate:  # the request itself took this long to arrive
+                    time.sleep(len(encode_request(frame.command, frame.data)) * 10 / self.baudrate)
                 self._answer(self._respond(frame))
 
     def _respond(self, request: Request) -> bytes:
