@@ -1,0 +1,161 @@
+"""The fixed QR/barcode scanner module on a serial port or USB-CDC (`/dev/ttyACM0`).
+
+It implements `CodeReader`: `read_code(timeout)` returns one `ScannedCode` or None. Lines
+are assembled across reads, so a code split over two calls is not lost; lines that cannot
+be decoded are set aside with a reason (`rejections`) and reading goes on. In command mode
+the module only scans after the trigger command, which `read_code` sends.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+
+import serial
+
+from device_drivers.base import (
+    DeviceError,
+    DeviceUnavailable,
+    Health,
+    ScannedCode,
+    open_serial,
+    register_driver,
+    traffic,
+)
+from device_drivers.scanner.protocol import (
+    SUFFIXES,
+    TRIGGER_OFF,
+    TRIGGER_ON,
+    LineAssembler,
+    Rejected,
+)
+
+logger = logging.getLogger(__name__)
+
+_UNPLUGGED = "扫码器未连接或已拔出，请检查扫码器连接线后重试"
+
+
+@register_driver("scanner", "serial")
+class SerialScanner:
+    """A scanner module on `port` (any pyserial URL).
+
+    `suffix` is what the module is set to end each code with (CR, CRLF, LF, TAB, NONE);
+    with NONE a code ends after `idle_gap` seconds of silence; with a suffix, a fragment
+    left waiting `stale_after` seconds is dropped as noise. `trigger=True` is for
+    modules in command mode: `trigger_on` is sent when `read_code` starts waiting and
+    `trigger_off` when it stops.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 9600,
+        suffix: str = "CR",
+        *,
+        max_length: int = 2048,
+        idle_gap: float = 0.05,
+        stale_after: float = 0.5,
+        aim_ids: bool = False,
+        trigger: bool = False,
+        trigger_on: bytes | str = TRIGGER_ON,
+        trigger_off: bytes | str = TRIGGER_OFF,
+    ) -> None:
+        if suffix.upper() not in SUFFIXES:
+            raise DeviceError(f"扫码器后缀设置不正确：{suffix}，应为 {'、'.join(SUFFIXES)} 之一")
+        self.port = port
+        self.baudrate = baudrate
+        self.trigger = trigger
+        # Configuration files give the commands as hex ("16 54 0D").
+        self.trigger_on = bytes.fromhex(trigger_on) if isinstance(trigger_on, str) else trigger_on
+        self.trigger_off = (
+            bytes.fromhex(trigger_off) if isinstance(trigger_off, str) else trigger_off
+        )
+        self.assembler = LineAssembler(
+            suffix,
+            max_length=max_length,
+            idle_gap=idle_gap,
+            stale_after=stale_after,
+            aim_ids=aim_ids,
+        )
+        self.rejections: collections.deque[Rejected] = collections.deque(maxlen=20)
+        self._codes: collections.deque[ScannedCode] = collections.deque()
+        self._serial: serial.Serial | None = None
+        self._lock = threading.RLock()
+
+    def open(self) -> None:
+        """Open the port now (otherwise on first use, and again after an unplug)."""
+        with self._lock:
+            if self._serial is None:
+                try:
+                    self._serial = open_serial(self.port, baudrate=self.baudrate, timeout=0.02)
+                except DeviceUnavailable as exc:
+                    raise DeviceUnavailable(_UNPLUGGED, detail=exc.detail) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            port, self._serial = self._serial, None
+            if port is not None:
+                try:
+                    port.close()
+                except (serial.SerialException, OSError):
+                    logger.debug("closing %s failed", self.port, exc_info=True)
+
+    def __enter__(self) -> SerialScanner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def health(self) -> Health:
+        """ "ok" when the port opens, "offline" otherwise; never raises."""
+        try:
+            self.open()
+        except DeviceUnavailable as exc:
+            return Health("offline", code="unavailable", message=exc.message)
+        return Health("ok")
+
+    def _take(self, items) -> None:
+        for item in items:
+            if isinstance(item, Rejected):
+                # Codes may carry personal data: log the size, never the content.
+                logger.info("scanner line rejected (%d bytes): %s", item.size, item.reason)
+                self.rejections.append(item)
+            else:
+                self._codes.append(item)
+
+    def read_code(self, timeout: float) -> ScannedCode | None:
+        """Wait up to `timeout` seconds for one code; None when nothing was read.
+
+        Raises `DeviceUnavailable` when the scanner is unplugged; the next call reopens it.
+        """
+        with self._lock:
+            if self._codes:
+                return self._codes.popleft()
+            self.open()
+            port = self._serial
+            assert port is not None
+            deadline = time.monotonic() + timeout
+            try:
+                if self.trigger:
+                    port.write(self.trigger_on)
+                try:
+                    while True:
+                        chunk = port.read(max(1, port.in_waiting))
+                        now = time.monotonic()
+                        if chunk:
+                            traffic.debug("scanner ← %d bytes", len(chunk))
+                            self._take(self.assembler.feed(chunk, now))
+                        else:
+                            self._take(self.assembler.flush_idle(now))
+                        if self._codes:
+                            return self._codes.popleft()
+                        if now >= deadline:
+                            return None
+                finally:
+                    if self.trigger and self._serial is not None:
+                        port.write(self.trigger_off)
+            except (serial.SerialException, OSError) as exc:
+                self.close()
+                raise DeviceUnavailable(_UNPLUGGED, detail=f"{self.port}: {exc}") from exc
