@@ -66,8 +66,55 @@ def run_sim(args) -> int:
         sim.inject(fault)
     with sim:
         print(sim.port, flush=True)
+        threading.Thread(
+            target=_console, args=(sim,), name="idcard-sim-console", daemon=True
+        ).start()
         _wait_for_signal()
     return 0
+
+
+CONSOLE_HELP = "命令：place N | remove | fault 故障名 | clear [故障名] | unplug | replug | list"
+
+
+def _console(sim: IdCardSimulator, lines=None) -> None:
+    """Technician commands typed on standard input while the simulator runs."""
+    for line in lines if lines is not None else sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        try:
+            reply = _command(sim, words)
+        except (ValueError, IndexError) as exc:
+            reply = f"{exc}；{CONSOLE_HELP}"
+        print(reply, file=sys.stderr, flush=True)
+
+
+def _command(sim: IdCardSimulator, words: list[str]) -> str:
+    verb, rest = words[0].lower(), words[1:]
+    if verb == "place":
+        sim.place(int(rest[0]) if rest else 0)
+        return f"已放卡：{mask_name(sim.card.name)}"
+    if verb == "remove":
+        sim.remove()
+        return "已取走卡片"
+    if verb == "fault":
+        sim.inject(rest[0])
+        return f"已注入故障：{rest[0]}"
+    if verb == "clear":
+        sim.clear(rest[0] if rest else None)
+        return "已清除故障"
+    if verb == "unplug":
+        sim.unplug()
+        return "读卡器已拔出"
+    if verb == "replug":
+        sim.replug()
+        return f"读卡器已插回：{sim.port}"
+    if verb == "list":
+        return "\n".join(
+            f"{i}: {mask_name(c.name)} {mask_id_number(c.id_number)}"
+            for i, c in enumerate(sim.cards)
+        )
+    raise ValueError(f"不认识的命令：{verb}")
 
 
 def run_devices(args) -> int:

@@ -109,7 +109,9 @@ def test_sim_idcard_serves_cards_from_a_file_until_sigterm(tmp_path, capsys, suf
     link = str(tmp_path / "ttyID")
     proc = subprocess.Popen(
         [sys.executable, "-c", SIM_SCRIPT, "idcard", "--cards", str(cards), "--link", link],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
@@ -120,6 +122,18 @@ def test_sim_idcard_serves_cards_from_a_file_until_sigterm(tmp_path, capsys, suf
         data = json.loads(out)
         assert data["name"] == "孙有福" and data["birth_date"] == "1960-02-29"
         assert data["valid_to"] == "长期" and data["id_number_valid"] is True
+
+        # The technician's console on standard input takes the card away, then breaks
+        # the SAM.
+        proc.stdin.write("remove\n")
+        proc.stdin.flush()
+        assert proc.stderr.readline().strip() == "已取走卡片"
+        assert run("devices", "idcard", "--port", link, "--timeout", "0.3") == 2
+        proc.stdin.write("fault sam_fault\n")
+        proc.stdin.flush()
+        assert "sam_fault" in proc.stderr.readline()
+        assert run("devices", "idcard", "--port", link, "--timeout", "0.3") == 1
+        assert "自检失败" in capsys.readouterr().err
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0

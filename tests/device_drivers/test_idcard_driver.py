@@ -66,7 +66,7 @@ def test_no_card_returns_none_within_the_timeout(sim, reader):
     start = time.monotonic()
     assert reader.read_card(timeout=0.3) is None
     elapsed = time.monotonic() - start
-    assert 0.3 <= elapsed < 0.8
+    assert 0.3 <= elapsed < 1.5  # generous: the machine may be busy
     assert sim.requests.count(Command.FIND_CARD) >= 3  # it kept polling
 
 
@@ -114,8 +114,8 @@ def test_a_silent_reader_times_out_in_words(sim, reader):
     sim.inject("timeout")
     start = time.monotonic()
     with pytest.raises(DeviceTimeout, match="没有响应"):
-        reader.read_card(timeout=1)
-    assert time.monotonic() - start < 1.0
+        reader.read_card(timeout=5)
+    assert time.monotonic() - start < 2.0  # one 0.5 s command timeout, not the card wait
     sim.clear("timeout")
     assert reader.read_card(timeout=1) is not None
 

@@ -177,7 +177,7 @@ def test_silence_returns_none_within_the_timeout(pair):
     sim.scan("lost")
     start = time.monotonic()
     assert scanner.read_code(0.2) is None
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 1.0
 
 
 def test_trigger_mode_scans_only_when_triggered(port_link):
