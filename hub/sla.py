@@ -92,18 +92,16 @@ def _ordered(events: Iterable[tuple[int, datetime]], now: datetime) -> list[tupl
     return [(code, _local_date(at)) for code, at in timed if at <= now]
 
 
-def _deadline(
-    calendar: WorkCalendar, accepted: date, days: int, paused: set[date], reference: date
-) -> date:
+def _deadline(calendar: WorkCalendar, accepted: date, days: int, paused: set[date]) -> date:
     """The working day on which the `days`-th unpaused working day after `accepted` ends.
 
-    Paused days after `reference` are unknown yet, so only pauses up to it are skipped.
+    `paused` holds only days up to the reference date: later pauses are not known yet.
     """
     if days == 0:
         return accepted
     counted = 0
     for day in calendar.working_days_after(accepted):
-        if day in paused and day <= reference:
+        if day in paused:
             continue
         counted += 1
         if counted == days:
@@ -183,7 +181,7 @@ def compute_clock(
             paused.update(d for d in calendar.working_days_after(first) if d <= last)
     used = calendar.working_days_between(accepted, reference) - len(paused)
 
-    deadline = _deadline(calendar, accepted, promised_days, paused, reference)
+    deadline = _deadline(calendar, accepted, promised_days, paused)
     # Pauses that began after the deadline do not move it (see module docstring).
     overdue = reference > deadline
     left = promised_days - used
@@ -193,7 +191,7 @@ def compute_clock(
     legal_deadline = None
     legal_overdue = False
     if legal_days is not None:
-        legal_deadline = _deadline(calendar, accepted, legal_days, paused, reference)
+        legal_deadline = _deadline(calendar, accepted, legal_days, paused)
         legal_overdue = reference > legal_deadline
 
     open_now = [p for p in pauses if p.end is None] if stopped is None else []
