@@ -48,7 +48,10 @@ class UvcCamera(CameraBase):
         self._cap: cv2.VideoCapture | None = None
 
     def _open(self) -> None:
-        cap = cv2.VideoCapture(self.device, self.api)
+        try:
+            cap = cv2.VideoCapture(self.device, self.api)
+        except cv2.error as exc:  # e.g. a malformed stream URL
+            raise DeviceUnavailable(detail=f"camera {self.device!r}: {exc}") from exc
         if not cap.isOpened():
             cap.release()
             raise DeviceUnavailable(detail=f"cannot open camera {self.device!r}")
@@ -67,7 +70,10 @@ class UvcCamera(CameraBase):
     def _grab(self) -> np.ndarray:
         if self._cap is None:
             raise DeviceUnavailable(detail="camera not open")
-        ok, frame = self._cap.read()
+        try:
+            ok, frame = self._cap.read()
+        except cv2.error as exc:  # a corrupt MJPG frame can make the backend throw
+            raise DeviceUnavailable(detail=f"camera {self.device!r}: {exc}") from exc
         if not ok or frame is None:
             # V4L2 returns EIO / ENODEV once the cable is pulled; OpenCV only says False.
             raise DeviceUnavailable(detail=f"read failed on camera {self.device!r}")

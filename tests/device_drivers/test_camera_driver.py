@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+from pathlib import Path
 
 import cv2
 import pytest
@@ -209,3 +210,22 @@ def test_real_uvc_camera_streams_mjpg_at_the_asked_size():
         cam.close()
     assert frame.shape[:2] == (720, 1280)
     assert fourcc == cv2.VideoWriter_fourcc(*"MJPG")
+
+
+def test_cut_off_recording_gives_its_frames_then_unavailable(tmp_path, avi):
+    data = Path(avi).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    cam = UvcCamera(device=str(cut), warmup_frames=0)
+    try:
+        assert 0 < frames_until_failure(cam) < 10
+    finally:
+        cam.close()
+
+
+def test_a_file_that_is_no_video_is_unavailable(tmp_path):
+    junk = tmp_path / "junk.avi"
+    junk.write_bytes(b"RIFF" + bytes(range(256)) * 8)
+    cam = UvcCamera(device=str(junk))
+    with pytest.raises(DeviceUnavailable):
+        cam.read_frame()
