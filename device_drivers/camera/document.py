@@ -52,7 +52,6 @@ class PageQuad:
 
     corners: np.ndarray
     cut_off: bool
-    area_fraction: float
 
 
 @dataclass(frozen=True)
@@ -161,9 +160,9 @@ def find_page(frame: np.ndarray) -> PageQuad | None:
         if quad is None:
             if cut_off:  # a page running off the frame is rarely a clean quadrilateral
                 box = cv2.boxPoints(cv2.minAreaRect(region))
-                return PageQuad(order_corners(box / scale), True, area)
+                return PageQuad(order_corners(box / scale), True)
             continue
-        return PageQuad(order_corners(quad / scale), cut_off, area)
+        return PageQuad(order_corners(quad / scale), cut_off)
     return None
 
 
@@ -258,7 +257,9 @@ def _ordered(problems: list[str]) -> list[str]:
 def analyse(frame: np.ndarray) -> Analysis:
     """Find the page and judge the frame; the full-resolution warp is left to `page()`."""
     quad = find_page(frame)
-    return Analysis(frame, quad, assess(frame, quad))
+    quality = assess(frame, quad)
+    logger.debug("frame quality %s %s", quality.problems or "ok", quality.measures)
+    return Analysis(frame, quad, quality)
 
 
 class AutoCapture:

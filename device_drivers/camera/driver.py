@@ -47,10 +47,6 @@ class CameraBase:
         raise NotImplementedError
 
     # shared ------------------------------------------------------------------------------
-    @property
-    def is_open(self) -> bool:
-        return self._is_open
-
     def open(self) -> None:
         """Open now, or raise DeviceUnavailable; after a failure the next attempt waits
         for the backoff so an unplugged camera is not hammered from the kiosk loop."""
