@@ -380,7 +380,8 @@ def parse_text(text: bytes, *, photo: bytes = b"", today: date | None = None) ->
         raise CardFormatError("身份证文字信息长度不对，请把身份证取下重新放好")
     today = today or date.today()
     flag = card_type_flag(text)
-    if flag == "I":
+    # "I": 2017 edition; "Y": 2023 edition of the foreigner's permanent residence card.
+    if flag in ("I", "Y"):
         raise CardFormatError("这是外国人永久居留身份证，本机暂不支持，请到窗口由工作人员办理")
     if flag == "J":
         fields = _split(text, HMT_LAYOUT)

@@ -22,9 +22,3 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 3.0, step: float 
             return True
         time.sleep(step)
     return predicate()
-
-
-@pytest.fixture
-def eventually():
-    """`eventually(predicate, timeout)`: wait for a condition set by another thread."""
-    return wait_until

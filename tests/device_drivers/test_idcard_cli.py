@@ -137,3 +137,15 @@ def test_sim_idcard_serves_cards_from_a_file_until_sigterm(tmp_path, capsys, suf
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
+
+
+def test_the_device_command_tree_discovers_idcard_and_scanner(port_link, capsys):
+    from device_drivers import cli as device_cli
+
+    parser = argparse.ArgumentParser(prog="cunban")
+    device_cli.register(parser.add_subparsers(dest="command", required=True))
+    assert parser.parse_args(["sim", "scanner", "--suffix", "lf"]).suffix == "LF"
+    with IdCardSimulator(link=port_link) as sim:
+        args = parser.parse_args(["devices", "idcard", "--port", sim.port, "--json"])
+        assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "张秀英"

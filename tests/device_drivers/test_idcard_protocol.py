@@ -246,10 +246,12 @@ def test_a_hong_kong_residence_permit_is_parsed_with_its_pass_number():
     assert card.problems == []
 
 
-def test_a_foreigner_permanent_residence_card_is_refused_with_a_reason():
+@pytest.mark.parametrize(("flag", "match"), [("I", "外国人永久居留"), ("Y", "外国人永久居留"),
+                                             ("Z", "无法识别")])  # fmt: skip
+def test_other_card_types_are_refused_with_a_reason(flag, match):
     text = bytearray(block(*ZHAO))
-    text[248:250] = "I".encode("utf-16-le")
-    with pytest.raises(CardFormatError, match="外国人永久居留"):
+    text[248:250] = flag.encode("utf-16-le")
+    with pytest.raises(CardFormatError, match=match):
         parse_text(bytes(text), today=TODAY)
 
 
