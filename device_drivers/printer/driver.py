@@ -14,6 +14,7 @@ import os
 import select
 import termios
 import time
+from collections.abc import Callable, Iterator
 
 import serial
 
@@ -130,45 +131,60 @@ class FileTransport:
 
 
 class EscposPrinter:
-    """A receipt printer: `health()`, `print_receipt(receipt)`, `print_job(bytes)`."""
+    """A receipt printer: `health()`, `print_receipt(receipt)`, `print_job(bytes)`.
+
+    `open_transport` is called now (a missing port fails at once) and again after the
+    port was lost, so a printer that was unplugged and plugged back in works again
+    without restarting the kiosk.
+    """
 
     def __init__(
         self,
-        transport: SerialTransport | FileTransport,
+        open_transport: Callable[[], SerialTransport | FileTransport],
         *,
         width_mm: int = 58,
         font_set: str = "gb18030",
         status_timeout: float = 1.0,
     ) -> None:
-        self.transport = transport
+        self._open_transport = open_transport
+        self._transport: SerialTransport | FileTransport | None = open_transport()
+        self.name = self._transport.name
+        self.can_read_status = getattr(self._transport, "bidirectional", True)
         self.width_mm = width_mm
         self.font_set = font_set
         self.status_timeout = status_timeout
 
-    @property
-    def can_read_status(self) -> bool:
-        return getattr(self.transport, "bidirectional", True)
+    @contextlib.contextmanager
+    def _port(self) -> Iterator[SerialTransport | FileTransport]:
+        if self._transport is None:
+            self._transport = self._open_transport()
+        try:
+            yield self._transport
+        except DeviceUnavailable:
+            self.close()  # reopened on the next call
+            raise
 
     def status(self) -> st.PrinterStatus:
         """Ask `DLE EOT 1`…`4` and decode the answers."""
-        self.transport.discard_input()
-        answers: dict[int, int] = {}
-        for n in st.QUERIES:
-            self.transport.write(st.query(n))
-            answers[n] = self._read_status_byte(n)
-        traffic.debug("printer %s status %s", self.transport.name, answers)
+        with self._port() as port:
+            port.discard_input()
+            answers: dict[int, int] = {}
+            for n in st.QUERIES:
+                port.write(st.query(n))
+                answers[n] = self._read_status_byte(port, n)
+        traffic.debug("printer %s status %s", self.name, answers)
         return st.PrinterStatus.from_bytes(answers)
 
-    def _read_status_byte(self, n: int) -> int:
+    def _read_status_byte(self, port: SerialTransport | FileTransport, n: int) -> int:
         deadline = time.monotonic() + self.status_timeout
         while (left := deadline - time.monotonic()) > 0:
-            for value in self.transport.read(left):
+            for value in port.read(left):
                 # Skip anything that is not a status answer (line noise, an ASB packet).
                 if st.is_status_byte(value):
                     return value
         raise DeviceTimeout(
             "打印机没有响应，请检查打印机电源和连接线；仍不能打印请联系技术员",
-            detail=f"{self.transport.name}: no answer to DLE EOT {n}",
+            detail=f"{self.name}: no answer to DLE EOT {n}",
         )
 
     def health(self) -> Health:
@@ -182,26 +198,26 @@ class EscposPrinter:
         except DeviceError as exc:
             return Health("offline", "unavailable", exc.message)
 
-    def _check(self) -> st.PrinterStatus | None:
+    def _check(self) -> None:
         if not self.can_read_status:
-            return None
+            return
         current = self.status()
         health = current.health()
         if current.paper_out:
-            raise PaperOut(detail=f"{self.transport.name}: {health.details}")
+            raise PaperOut(detail=f"{self.name}: {health.details}")
         if current.cover_open:
-            raise CoverOpen(detail=f"{self.transport.name}: {health.details}")
+            raise CoverOpen(detail=f"{self.name}: {health.details}")
         if health.state == "fault":
-            raise PrinterFault(health.message, detail=f"{self.transport.name}: {health.details}")
+            raise PrinterFault(health.message, detail=f"{self.name}: {health.details}")
         if current.paper_near_end:
-            logger.warning("printer %s: paper near end", self.transport.name)
-        return current
+            logger.warning("printer %s: paper near end", self.name)
 
     def print_job(self, job: bytes) -> None:
         """Send a built job, refusing when the printer cannot print it."""
         self._check()
-        traffic.debug("printer %s: sending %d bytes", self.transport.name, len(job))
-        self.transport.write(job)
+        traffic.debug("printer %s: sending %d bytes", self.name, len(job))
+        with self._port() as port:
+            port.write(job)
         self._check()
 
     def print_receipt(self, receipt: Receipt) -> None:
@@ -209,7 +225,9 @@ class EscposPrinter:
         self.print_job(build_receipt(receipt, width_mm=self.width_mm, fonts=self.font_set))
 
     def close(self) -> None:
-        self.transport.close()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
 
 @register_driver("printer", "escpos-serial")
@@ -222,7 +240,7 @@ def escpos_serial(
 ) -> EscposPrinter:
     """An ESC/POS printer on a serial port (or pyserial URL)."""
     return EscposPrinter(
-        SerialTransport(port, baudrate),
+        lambda: SerialTransport(port, baudrate),
         width_mm=width_mm,
         font_set=font_set,
         status_timeout=status_timeout,
@@ -239,7 +257,7 @@ def escpos_usb(
 ) -> EscposPrinter:
     """An ESC/POS printer on the USB printer class, opened as a device file."""
     return EscposPrinter(
-        FileTransport(device, bidirectional=bidirectional),
+        lambda: FileTransport(device, bidirectional=bidirectional),
         width_mm=width_mm,
         font_set=font_set,
         status_timeout=status_timeout,

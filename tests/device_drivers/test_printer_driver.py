@@ -149,6 +149,22 @@ def test_unplugged_printer_is_offline_and_printing_fails_for_people(sim, printer
     assert "连接线" in caught.value.message
 
 
+def test_replugged_printer_prints_again_without_a_restart(port_link):
+    with PrinterSimulator(link=port_link) as s:
+        p = create_driver("printer", "escpos-serial", port=port_link, status_timeout=0.3)
+        try:
+            s.unplug()
+            with pytest.raises(DeviceUnavailable):
+                p.print_receipt(RECEIPT)
+            assert p.health().code == "unavailable"  # path gone: cannot even reopen
+            s.replug()
+            assert p.health().state == "ok"
+            p.print_receipt(RECEIPT)
+        finally:
+            p.close()
+        assert of_kind(received(s), "qr_store") == [RECEIPT.qr.encode()]
+
+
 def test_opening_a_missing_port_is_device_unavailable(tmp_path):
     with pytest.raises(DeviceUnavailable):
         create_driver("printer", "escpos-serial", port=str(tmp_path / "ttyNONE"))
