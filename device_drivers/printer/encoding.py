@@ -205,6 +205,12 @@ def find_cjk_font() -> tuple[str, int]:
     raise FileNotFoundError("no CJK font found; install the Debian package fonts-noto-cjk")
 
 
+@functools.lru_cache(maxsize=4)
+def _cjk_font(size: int) -> ImageFont.FreeTypeFont:
+    path, index = find_cjk_font()
+    return ImageFont.truetype(path, size, index=index)
+
+
 def raster_line(
     text: str, width_dots: int, *, scale: int = 1, align: str = "left", bold: bool = False
 ) -> bytes:
@@ -213,9 +219,8 @@ def raster_line(
     The image spans the full printable width with the text placed per `align`, so the
     printer's own justification (ESC a) does not matter.
     """
-    path, index = find_cjk_font()
     height = DOT_HEIGHT * scale
-    font = ImageFont.truetype(path, height - 2 * scale, index=index)
+    font = _cjk_font(height - 2 * scale)
     image = Image.new("L", (width_dots, height), 255)
     draw = ImageDraw.Draw(image)
     text_width = int(draw.textlength(text, font=font))
