@@ -38,6 +38,7 @@ KANJI_OFF = FS + b"."  # FS .: cancel Kanji character mode
 # Printable dots per line and ASCII columns (font A, 12 dots) for the two paper widths.
 PAPER = {58: (384, 32), 80: (576, 48)}
 DOT_HEIGHT = 24  # Chinese font 24×24 dots, ASCII font A 12×24
+NO_LINE_START = frozenset("，。、；：？！）》」』】〕”’…")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def _tokens(text: str) -> Iterator[str]:
 def wrap(text: str, width: int) -> list[str]:
     """Break `text` into lines of at most `width` columns (Chinese counts two).
 
-    ASCII words stay whole when they fit on a line; Chinese may break anywhere.
+    ASCII words stay whole when they fit on a line; Chinese may break anywhere except
+    before closing punctuation.
     """
     if width < 2:
         raise ValueError("width must be at least 2 columns")
@@ -121,6 +123,12 @@ def wrap(text: str, width: int) -> list[str]:
         for token in _tokens(paragraph):
             if columns(line + token.rstrip()) <= width:
                 line += token
+                continue
+            if token in NO_LINE_START and line and not is_ascii_printable(line[-1]):
+                # Chinese line breaking: closing punctuation never starts a line, so the
+                # character before it moves down with it.
+                lines.append(line[:-1].rstrip())
+                line = line[-1] + token
                 continue
             if line.strip():
                 lines.append(line.rstrip())

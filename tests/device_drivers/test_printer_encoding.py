@@ -171,3 +171,8 @@ def test_paper_out_message_tells_the_officer_what_to_do():
 def test_a_byte_without_the_fixed_bits_is_not_a_status_answer(value):
     with pytest.raises(ProtocolError):
         st.PrinterStatus.from_bytes({1: value})
+
+
+def test_closing_punctuation_never_starts_a_line():
+    assert wrap("办" * 16 + "。请取回执", 32) == ["办" * 15, "办。请取回执"]
+    assert wrap("受理" * 8 + "）", 32) == ["受理" * 7 + "受", "理）"]
