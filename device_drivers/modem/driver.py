@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from device_drivers.base import (
     DeviceError,
@@ -31,7 +32,7 @@ from device_drivers.base import (
     register_driver,
 )
 from device_drivers.modem.at import CTRL_Z, ESC, AtChannel, AtError
-from device_drivers.modem.pdu import PduError, encode_submit
+from device_drivers.modem.pdu import PduError, encode_submit, normalise_number
 from protocols.identity import mask_phone
 
 logger = logging.getLogger(__name__)
@@ -257,6 +258,10 @@ class GsmModem:
         with self._lock:
             self._reference = (self._reference + 1) % 256
             try:
+                normalise_number(to)
+            except PduError as exc:
+                self._refuse(to, InvalidNumber(detail=str(exc)), "invalid_number")
+            try:
                 pdus = encode_submit(
                     to,
                     text,
@@ -266,14 +271,8 @@ class GsmModem:
                     validity_minutes=self.validity_minutes,
                 )
             except PduError as exc:
-                record = SendRecord(mask_number(to), parts=0)
-                error: DeviceError = (
-                    InvalidNumber(detail=str(exc))
-                    if "number" in str(exc)
-                    else DeviceError("短信内容为空或过长，请检查短信内容", detail=str(exc))
-                )
-                self._finish(record, error, "pdu")
-                raise error from exc
+                message = "短信内容为空或太长，请检查短信内容"
+                self._refuse(to, DeviceError(message, detail=str(exc)), "invalid_text")
             record = SendRecord(mask_number(to), parts=len(pdus))
             try:
                 for pdu in pdus:
@@ -284,6 +283,10 @@ class GsmModem:
             self._finish(record, None, "")
             logger.info("SMS to %s sent in %d part(s)", record.to, record.parts)
             return list(record.refs)
+
+    def _refuse(self, to: str, error: DeviceError, code: str) -> NoReturn:
+        self._finish(SendRecord(mask_number(to), parts=0), error, code)
+        raise error
 
     def _send_part(self, pdu, record: SendRecord) -> int:
         last: DeviceError | None = None
@@ -300,6 +303,8 @@ class GsmModem:
                     raise error from exc
                 last = error
             except DeviceTimeout as exc:
+                # No +CMGS within send_timeout. The part may still have gone out, so a
+                # retry can deliver it twice; a duplicate notice is better than none.
                 # Cancel a half-entered PDU (ESC) so the next attempt starts clean.
                 self._resync()
                 last = exc

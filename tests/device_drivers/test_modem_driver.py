@@ -9,7 +9,13 @@ import pytest
 from smspdudecoder.easy import read_outgoing_sms
 
 from device_drivers import cli as device_cli
-from device_drivers.base import DeviceTimeout, DeviceUnavailable, ProtocolError, create_driver
+from device_drivers.base import (
+    DeviceError,
+    DeviceTimeout,
+    DeviceUnavailable,
+    ProtocolError,
+    create_driver,
+)
 from device_drivers.modem.driver import (
     MSG_NO_SIM,
     MSG_PIN,
@@ -247,3 +253,10 @@ def test_sms_command_reports_a_missing_sim_plainly(capsys):
     with ModemSimulator(fault="sim_missing") as s:
         assert _devices(["devices", "sms", "--port", s.port, "--to", PHONE, "--text", "x"]) == 1
     assert MSG_NO_SIM in capsys.readouterr().out
+
+
+def test_empty_text_is_refused_with_a_plain_message(sim, modem, records):
+    with pytest.raises(DeviceError) as caught:
+        modem.send(PHONE, "")
+    assert caught.value.message == "短信内容为空或太长，请检查短信内容"
+    assert records[-1].error_code == "invalid_text" and sim.sent == []
