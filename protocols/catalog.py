@@ -30,6 +30,15 @@ CATEGORY_CODE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 FIELD_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 # Catalog versions are year.month.sequence (2026.11.1); compared numerically.
 VERSION_PATTERN = r"^\d{4}\.\d{1,2}\.\d{1,3}$"
+# One example of each pattern, for the sentences shown to the people who edit the data.
+PATTERN_EXAMPLES: dict[str, str] = {
+    ITEM_CODE_PATTERN: "GG00101000",
+    DEPARTMENT_CODE_PATTERN: "MZJ",
+    MATERIAL_CODE_PATTERN: "M01",
+    CATEGORY_CODE_PATTERN: "inpatient",
+    FIELD_KEY_PATTERN: "child_name",
+    VERSION_PATTERN: "2026.11.1",
+}
 
 # 权力类型 as coded by the Zhejiang platform; GG is the catalog's own code for 公共服务.
 POWER_TYPES: dict[str, str] = {

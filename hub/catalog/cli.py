@@ -69,9 +69,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     if not is_item_code(args.code):
-        print(
-            f"“{args.code}”不是有效的事项编码（例如 GG00101000），请核对后重试", file=sys.stderr
-        )
+        print(f"“{args.code}”不是有效的事项编码（例如 GG00101000），请核对后重试", file=sys.stderr)
         return 2
     try:
         item = load_catalog(args.path).item(args.code)

@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from protocols.catalog import (
+    PATTERN_EXAMPLES,
     SNAPSHOT_MAX_BYTES,
     Catalog,
     CatalogError,
@@ -186,7 +187,11 @@ def explain(error: dict) -> str:
     if kind in ("less_than_equal", "less_than"):
         return f"不能大于 {ctx.get('le', ctx.get('lt'))}（填的是 {given}）"
     if kind == "string_pattern_mismatch":
-        return f"“{given}”格式不对，应符合 {ctx.get('pattern')}"
+        pattern = ctx.get("pattern")
+        example = PATTERN_EXAMPLES.get(pattern)
+        if example:
+            return f"“{given}”格式不对，应写成 {example} 这样的形式（规则 {pattern}）"
+        return f"“{given}”格式不对，应符合 {pattern}"
     if kind == "literal_error":
         return f"“{given}”不是可选值，应为以下之一：{ctx.get('expected')}"
     if kind == "string_too_short":
