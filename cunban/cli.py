@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = (
     "protocols.cli",
     "hub.cli",
+    "hub.catalog.cli",
     "kiosk.cli",
     "device_drivers.cli",
 )
