@@ -3,8 +3,8 @@
 One command at a time: write `AT…\\r`, collect information lines with the expected
 prefix, stop at a final result code (`OK`, `ERROR`, `+CME ERROR: n`, `+CMS ERROR: n`).
 Everything else that arrives meanwhile — unsolicited result codes such as `+CMTI:`,
-`RING`, `+CREG: 1`, `+CDS:` with its PDU line — goes to `on_urc` and never into a
-response, and an echoed command line is skipped.
+`RING`, `+CREG: 1`, `+CDS:` with its PDU line (joined to it by a newline) — goes to
+`on_urc` and never into a response, and an echoed command line is skipped.
 """
 
 from __future__ import annotations
@@ -105,13 +105,20 @@ class AtChannel:
             traffic.debug("modem %s: unreadable line (%d bytes)", self.port.name, len(line))
             return
         if line.startswith(TWO_LINE_URCS):
-            self._next_line(min(deadline, time.monotonic() + 1.0))
+            pdu = self._next_line(min(deadline, time.monotonic() + 1.0))
+            line = f"{line}\n{pdu or ''}"
         traffic.debug("modem %s: URC %s", self.port.name, line.split(":", 1)[0])
         if self.on_urc:
             try:
                 self.on_urc(line)
             except Exception:  # a listener bug must not break sending
                 logger.exception("URC handler failed")
+
+    def drain(self, timeout: float) -> None:
+        """Hand every line arriving within `timeout` seconds to `on_urc` (idle modem)."""
+        deadline = time.monotonic() + timeout
+        while (line := self._next_line(deadline)) is not None:
+            self._urc(line, deadline)
 
     def discard_input(self) -> None:
         self._buf = b""

@@ -6,6 +6,10 @@ Each part goes out with `AT+CMGS=<TPDU length>`, `> `, PDU hex, Ctrl-Z and comes
 `+CMS: <mr>`; a part that fails with a transient error (network timeout, congestion,
 unknown error) is retried, a permanent one (no SIM, rejected by the operator) is not.
 
+With `status_report` the network's `+CDS` reports are matched to the parts they confirm
+(`SendRecord.reports`, `on_status_report`); `poll()` takes in those that arrive while the
+modem is idle.
+
 The notifier only sees `send()` and `DeviceError` subclasses whose `message` says in
 plain Chinese what happened and what to do; numbers in logs and records are masked.
 """
@@ -32,7 +36,13 @@ from device_drivers.base import (
     register_driver,
 )
 from device_drivers.modem.at import CTRL_Z, ESC, AtChannel, AtError
-from device_drivers.modem.pdu import PduError, encode_submit, normalise_number
+from device_drivers.modem.pdu import (
+    PduError,
+    StatusReport,
+    decode_status_report,
+    encode_submit,
+    normalise_number,
+)
 from protocols.identity import mask_phone
 
 logger = logging.getLogger(__name__)
@@ -124,6 +134,7 @@ class SendRecord:
     attempts: int = 0
     error_code: str = ""  # "CMS 21", "timeout" …
     error: str = ""  # the plain message shown to officers
+    reports: dict[int, int] = field(default_factory=dict)  # reference → TP-ST
     started: float = field(default_factory=time.time)
     finished: float = 0.0
 
@@ -154,6 +165,7 @@ class GsmModem:
         validity_minutes: int | None = 1440,
         on_record: Callable[[SendRecord], None] | None = None,
         on_urc: Callable[[str], None] | None = None,
+        on_status_report: Callable[[StatusReport], None] | None = None,
     ) -> None:
         self.port = port
         self.baudrate = baudrate
@@ -166,7 +178,9 @@ class GsmModem:
         self.validity_minutes = validity_minutes
         self.on_record = on_record
         self.on_urc = on_urc
+        self.on_status_report = on_status_report
         self.records: list[SendRecord] = []
+        self._in_flight: SendRecord | None = None  # status reports may come mid-send
         self._channel: AtChannel | None = None
         self._lock = threading.Lock()
         self._reference = random.randrange(256)  # concatenation reference, per message
@@ -190,7 +204,7 @@ class GsmModem:
     def _ensure_open(self) -> AtChannel:
         if self._channel is None:
             serial_port = open_serial(self.port, baudrate=self.baudrate, timeout=0.2)
-            channel = AtChannel(serial_port, on_urc=self.on_urc)
+            channel = AtChannel(serial_port, on_urc=self._handle_urc)
             try:
                 self._initialise(channel)
             except BaseException:
@@ -223,6 +237,40 @@ class GsmModem:
             return ch.command(cmd, expect=expect, timeout=self.command_timeout)
         except AtError as exc:
             raise classify(exc)[0] from exc
+
+    # unsolicited results --------------------------------------------------------------
+    def poll(self, timeout: float = 0.0) -> None:
+        """Take in what the idle modem reported (status reports, new-message notices)."""
+        try:
+            with self._lock:
+                self._ensure_open().drain(timeout)
+        except DeviceUnavailable:
+            with self._lock:
+                self._drop()
+            raise
+
+    def _handle_urc(self, line: str) -> None:
+        if line.startswith("+CDS:") and "\n" in line:
+            try:
+                report = decode_status_report(line.split("\n", 1)[1])
+            except PduError:
+                logger.warning("unreadable status report")
+            else:
+                # References wrap at 256: the newest record holding it is the one meant.
+                for record in [self._in_flight, *reversed(self.records)]:
+                    if record is not None and report.reference in record.refs:
+                        record.reports[report.reference] = report.status
+                        break
+                logger.info(
+                    "status report for %s ref %d: 0x%02X",
+                    mask_number(report.number),
+                    report.reference,
+                    report.status,
+                )
+                if self.on_status_report:
+                    self.on_status_report(report)
+        if self.on_urc:
+            self.on_urc(line)
 
     # health ----------------------------------------------------------------------------
     def health(self) -> Health:
@@ -273,7 +321,7 @@ class GsmModem:
             except PduError as exc:
                 message = "短信内容为空或太长，请检查短信内容"
                 self._refuse(to, DeviceError(message, detail=str(exc)), "invalid_text")
-            record = SendRecord(mask_number(to), parts=len(pdus))
+            record = self._in_flight = SendRecord(mask_number(to), parts=len(pdus))
             try:
                 for pdu in pdus:
                     record.refs.append(self._send_part(pdu, record))
@@ -343,6 +391,7 @@ class GsmModem:
             self._drop()
 
     def _finish(self, record: SendRecord, error: DeviceError | None, code: str) -> None:
+        self._in_flight = None
         record.finished = time.time()
         if error is not None:
             record.error = error.message

@@ -316,3 +316,49 @@ def _gsm_text(septets: list[int]) -> str:
         else:
             out.append(GSM_BASIC[s])
     return "".join(out)
+
+
+# SMS-STATUS-REPORT --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """An SMS-STATUS-REPORT (§9.2.2.3): the fate of the message with `reference`."""
+
+    reference: int
+    number: str
+    status: int  # TP-ST (§9.2.3.15)
+
+    @property
+    def delivered(self) -> bool:
+        """0x00–0x1F: short message transaction completed (0x00: received by the phone)."""
+        return self.status < 0x20
+
+    @property
+    def final(self) -> bool:
+        """False for 0x20–0x3F: temporary error, the service centre is still trying."""
+        return not 0x20 <= self.status < 0x40
+
+
+def encode_status_report(reference: int, number: str, status: int, stamp: str) -> str:
+    """A status report as a service centre sends it (SCA `00`); `stamp` is the 7-octet
+    semi-octet time used for both TP-SCTS and TP-DT."""
+    digits, toa = normalise_number(number)
+    return f"0006{reference:02X}" + encode_address(digits, toa) + stamp * 2 + f"{status:02X}"
+
+
+def decode_status_report(pdu_hex: str) -> StatusReport:
+    """Read a `+CDS` PDU (with its SCA prefix); raises PduError when malformed."""
+    try:
+        data = bytes.fromhex(pdu_hex.strip())
+        tpdu = data[1 + data[0] :]
+        if tpdu[0] & 0x03 != 0x02:
+            raise PduError("not an SMS-STATUS-REPORT")
+        reference, n_digits, toa = tpdu[1], tpdu[2], tpdu[3]
+        addr_octets = (n_digits + 1) // 2
+        semi = tpdu[4 : 4 + addr_octets].hex().upper()
+        digits = "".join(semi[i + 1] + semi[i] for i in range(0, len(semi), 2))[:n_digits]
+        status = tpdu[4 + addr_octets + 14]  # after TP-SCTS and TP-DT, 7 octets each
+    except (IndexError, ValueError) as exc:
+        raise PduError(f"malformed status report: {exc}") from exc
+    return StatusReport(reference, ("+" + digits) if toa == TOA_INTERNATIONAL else digits, status)

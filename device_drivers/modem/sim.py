@@ -2,7 +2,8 @@
 
 Echo is on until `ATE0`, as on a real modem. `AT+CMGS=<n>` answers `> `, then takes
 PDU hex up to Ctrl-Z (ESC cancels), checks that `<n>` is the TPDU length, decodes the
-PDU and answers `+CMGS: <mr>`.
+PDU and answers `+CMGS: <mr>`; when the PDU asks for a status report (TP-SRR) a `+CDS`
+"received" report follows, as a service centre would send it.
 
 Faults: `sim_missing` (`+CPIN?` → `+CME ERROR: 10`), `sim_pin`, `no_network`
 (`+CREG: 0,0`, sending → `+CMS ERROR: 331`), `reject` (`+CMS ERROR: 21`), `flaky` (the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 
-from device_drivers.modem.pdu import PduError, Submit, decode_submit
+from device_drivers.modem.pdu import PduError, Submit, decode_submit, encode_status_report
 from device_drivers.sim.pty import PtySimulator
 
 FAULTS = (
@@ -45,6 +46,7 @@ class ModemSimulator(PtySimulator):
         self.echo = True
         self.sim_missing = self.sim_pin = self.no_network = False
         self.reject = self.garbage = self.urc_noise = False
+        self.reports = True  # answer a status report request with a +CDS "delivered"
         self.flaky_failures = 0
         self.sent: list[Submit] = []
         self.raw_pdus: list[str] = []
@@ -191,3 +193,7 @@ class ModemSimulator(PtySimulator):
             self.raw_pdus.append(pdu)
             self._changed.notify_all()
         self._reply(f"+CMGS: {self._mr}")
+        if decoded.status_report and self.reports:
+            # The service centre's SMS-STATUS-REPORT, as +CDS (AT+CNMI=…,…,…,1 routing).
+            report = encode_status_report(self._mr, decoded.number, 0x00, "62117231000000")
+            self.send(f"\r\n+CDS: {len(report) // 2 - 1}\r\n{report}\r\n".encode("ascii"))

@@ -260,3 +260,18 @@ def test_empty_text_is_refused_with_a_plain_message(sim, modem, records):
         modem.send(PHONE, "")
     assert caught.value.message == "短信内容为空或太长，请检查短信内容"
     assert records[-1].error_code == "invalid_text" and sim.sent == []
+
+
+def test_status_reports_are_matched_to_the_parts_they_confirm(sim, records):
+    reports = []
+    m = make_modem(
+        sim.port, status_report=True, on_record=records.append, on_status_report=reports.append
+    )
+    try:
+        refs = m.send(PHONE, "办" * 100)  # two parts, two reports
+        m.poll(0.3)  # the last report arrives after the last +CMGS
+    finally:
+        m.close()
+    assert sorted(r.reference for r in reports) == sorted(refs)
+    assert all(r.delivered and r.final and r.number == "+86" + PHONE for r in reports)
+    assert records[-1].reports == dict.fromkeys(refs, 0)

@@ -12,7 +12,9 @@ from smspdudecoder.fields import SMSSubmit
 
 from device_drivers.modem.pdu import (
     PduError,
+    decode_status_report,
     decode_submit,
+    encode_status_report,
     encode_submit,
     normalise_number,
     relative_validity,
@@ -157,3 +159,21 @@ def test_relative_validity_round_trips_on_representable_values(minutes):
 def test_empty_text_is_refused():
     with pytest.raises(PduError):
         encode_submit("13800138000", "")
+
+
+def test_status_report_from_a_service_centre_is_read():
+    # A published SMS-STATUS-REPORT: reference 0xD6 to +31628870634, status 00 (received).
+    report = decode_status_report("0006D60B911326880736F4111011719551401110117195714000")
+    assert (report.reference, report.number, report.status) == (0xD6, "+31628870634", 0)
+    assert report.delivered and report.final
+
+
+@pytest.mark.parametrize(
+    ("status", "delivered", "final"),
+    [(0x00, True, True), (0x21, False, False), (0x30, False, False), (0x41, False, True)],
+)
+def test_status_report_outcomes(status, delivered, final):
+    hex_ = encode_status_report(5, "13800138000", status, "62117231000000")
+    report = decode_status_report(hex_)
+    assert (report.reference, report.number) == (5, "+8613800138000")
+    assert (report.delivered, report.final) == (delivered, final)
