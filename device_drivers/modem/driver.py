@@ -231,6 +231,9 @@ class GsmModem:
             message = {"SIM PIN": MSG_PIN, "SIM PUK": MSG_PUK}.get(state, MSG_SIM_FAIL)
             raise SimError(message, detail=f"+CPIN: {state}")
         self._run(ch, "AT+CMGF=0")
+        if self.status_report:
+            # TS 27.005 §3.4.1 AT+CNMI: ds=1 routes status reports to us as +CDS.
+            self._run(ch, "AT+CNMI=2,1,0,1,0")
 
     def _run(self, ch: AtChannel, cmd: str, expect: str = "") -> list[str]:
         try:

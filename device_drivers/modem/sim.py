@@ -125,7 +125,7 @@ class ModemSimulator(PtySimulator):
             return
         self.commands.append(cmd)
         upper = cmd.upper()
-        if upper in ("AT", "AT+CMEE=1", "AT+CMGF=0"):
+        if upper in ("AT", "AT+CMEE=1", "AT+CMGF=0") or upper.startswith("AT+CNMI="):
             self._reply()
         elif upper in ("ATE0", "ATE1"):
             self.echo = upper == "ATE1"

@@ -275,3 +275,4 @@ def test_status_reports_are_matched_to_the_parts_they_confirm(sim, records):
     assert sorted(r.reference for r in reports) == sorted(refs)
     assert all(r.delivered and r.final and r.number == "+86" + PHONE for r in reports)
     assert records[-1].reports == dict.fromkeys(refs, 0)
+    assert "AT+CNMI=2,1,0,1,0" in sim.commands  # reports routed to the serial port
