@@ -35,9 +35,23 @@ logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 HEADER_FILE = "catalog.yaml"
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    """A key written twice in one mapping: YAML would silently keep the last value."""
+
+
 # libyaml's safe loader parses the catalog about ten times faster than the pure-Python one;
 # both build plain Python values only.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise _DuplicateKey(problem=str(key), problem_mark=key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
@@ -108,7 +122,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
         raise CatalogError(
             [
                 f"{directory}: 目录快照 {size // 1024} KiB 超过 {SNAPSHOT_MAX_BYTES // 1024} KiB，"
-                "村站网络下载太慢；请精简说明文字或拆分目录"
+                "村站网络下载太慢；请精简说明和备注文字"
             ]
         )
     logger.info("catalog %s loaded: %d items, hash %s", catalog.version, len(items), catalog.hash)
@@ -120,15 +134,22 @@ def _read_yaml(file: Path, problems: list[str]) -> Any:
         problems.append(f"{file.name}: 文件不存在，请创建它")
         return None
     try:
-        return yaml.load(file.read_text(encoding="utf-8"), Loader=_SafeLoader)  # noqa: S506
+        content = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
     except UnicodeDecodeError:
         problems.append(f"{file.name}: 文件不是 UTF-8 编码，请另存为 UTF-8")
+    except _DuplicateKey as exc:
+        line = exc.problem_mark.line + 1
+        problems.append(f"{file.name}: 第 {line} 行: 键 {exc.problem} 重复，同一层只能写一次")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"第 {mark.line + 1} 行" if mark is not None else ""
         problems.append(
             f"{file.name}: {where}YAML 格式错误（{exc.__class__.__name__}），请检查缩进和冒号"
         )
+    else:
+        if content is None:
+            problems.append(f"{file.name}: 文件是空的，请写入内容或删除该文件")
+        return content
     return None
 
 

@@ -304,6 +304,22 @@ def test_yaml_syntax_errors_name_the_file_and_line(tmp_path):
     assert problems[0].startswith("broken.yaml: 第 ") and "YAML 格式错误" in problems[0]
 
 
+def test_a_key_written_twice_is_reported_instead_of_silently_keeping_the_last(tmp_path):
+    directory = write(tmp_path)
+    text = (directory / "minzheng.yaml").read_text(encoding="utf-8")
+    text = text.replace("  promised_days: 10\n", "  promised_days: 10\n  promised_days: 30\n")
+    (directory / "minzheng.yaml").write_text(text, encoding="utf-8")
+    (problem,) = problems_of(directory)
+    line = text.splitlines().index("  promised_days: 30") + 1
+    assert problem == f"minzheng.yaml: 第 {line} 行: 键 promised_days 重复，同一层只能写一次"
+
+
+def test_an_empty_file_is_reported(tmp_path):
+    directory = write(tmp_path)
+    (directory / "empty.yaml").write_text("# 以后再写\n", encoding="utf-8")
+    assert problems_of(directory) == ["empty.yaml: 文件是空的，请写入内容或删除该文件"]
+
+
 def test_an_item_file_needs_exactly_the_items_key(tmp_path):
     directory = write(tmp_path)
     (directory / "extra.yaml").write_text("item:\n  - code: x\n", encoding="utf-8")
