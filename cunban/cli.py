@@ -10,7 +10,7 @@ import sys
 # Each module exposes `register(subparsers)` adding its top-level command(s); the handler
 # is stored as `func` on the parsed namespace and returns the process exit code.
 COMMAND_MODULES = (
-    "protocols.cli",
+    "cunban.protocol_cli",
     "hub.cli",
     "hub.catalog.cli",
     "kiosk.cli",

@@ -1,0 +1,55 @@
+"""`cunban hub …`: run the hub; issue API tokens."""
+
+from __future__ import annotations
+
+import sys
+
+from protocols.topics import DEFAULT_ROOT
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def _run(args) -> int:
+    from hub.runner import HubAlreadyRunning, run_hub
+
+    host, port = _host_port(args.http)
+    try:
+        return run_hub(args.data, args.mqtt, host, port, root=args.root,
+                       batch_size=args.batch_size)
+    except HubAlreadyRunning as exc:
+        print(exc, file=sys.stderr)
+        return 3
+
+
+def _token(args) -> int:
+    from hub.auth import TokenAuth
+    from hub.runner import DataDir
+
+    try:
+        token = TokenAuth(DataDir(args.data).tokens).issue(args.name, args.role,
+                                                           args.department)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def register(sub) -> None:
+    hub = sub.add_parser("hub", help="运行县级中心（接收申请、分派部门、推送状态）")
+    hub.add_argument("--data", default="var/hub", help="data directory (database, blobs)")
+    hub.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL")
+    hub.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the web API")
+    hub.add_argument("--root", default=DEFAULT_ROOT, help="MQTT topic root")
+    hub.add_argument("--batch-size", type=int, default=500, help="messages per commit")
+    hub.set_defaults(func=_run)
+    hub_sub = hub.add_subparsers(dest="hub_command")
+    token = hub_sub.add_parser("token", help="issue an API token for an officer or technician")
+    token.add_argument("--data", default="var/hub")
+    token.add_argument("--name", required=True)
+    token.add_argument("--role", required=True)
+    token.add_argument("--department")
+    token.set_defaults(func=_token)

@@ -1,0 +1,277 @@
+"""Repositories: every query the hub makes. Callers hold a transaction from `Store`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from hub.db import StorageError, connect, migrate
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    application_id: str
+    seq: int
+    code: int
+    action: str
+    actor: str
+    role: str
+    at: str
+    payload: dict
+
+
+class Store:
+    """One SQLite connection (one per thread that writes) and the hub's queries."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.db: sqlite_utils.Database = connect(self.path)
+        self._tx_lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        migrate(path)
+        return cls(path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # transactions ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """BEGIN IMMEDIATE … COMMIT; disk errors become StorageError with a plain message."""
+        with self._tx_lock:
+            try:
+                self.db.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _storage_error(exc) from exc
+            try:
+                yield self
+                self.db.conn.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise _storage_error(exc) from exc
+                raise
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside a transaction: one bad message undoes only itself."""
+        self.db.conn.execute("SAVEPOINT one")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.execute("ROLLBACK TO one")
+            self.db.conn.execute("RELEASE one")
+            raise
+        self.db.conn.execute("RELEASE one")
+
+    def ping(self) -> bool:
+        try:
+            self.db.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    # applications ----------------------------------------------------------------------
+    def application(self, application_id: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM applications WHERE id = ?", [application_id]))
+        return rows[0] if rows else None
+
+    def application_by_case(self, case_number: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM applications WHERE case_number = ?",
+                                  [case_number]))
+        return rows[0] if rows else None
+
+    def insert_application(self, row: dict) -> None:
+        self.db["applications"].insert(row)
+
+    def update_application(self, application_id: str, changes: dict) -> None:
+        self.db["applications"].update(application_id, changes)
+
+    def list_applications(self, *, department: str | None = None, state: int | None = None,
+                          station: str | None = None, limit: int = 100,
+                          offset: int = 0) -> list[dict]:
+        where, args = [], []
+        for column, value in (("department", department), ("state", state),
+                              ("station", station)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = (f"SELECT * FROM applications {clause} "
+               "ORDER BY deadline IS NULL, deadline, received_at LIMIT ? OFFSET ?")
+        return list(self.db.query(sql, [*args, limit, offset]))
+
+    def count_applications(self) -> int:
+        return self.db.execute("SELECT count(*) FROM applications").fetchone()[0]
+
+    def applications_for_station(self, station: str, ids: list[str]) -> list[dict]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return list(self.db.query(
+            f"SELECT * FROM applications WHERE station = ? AND id IN ({marks})",
+            [station, *ids]))
+
+    def next_case_sequence(self, key: str) -> int:
+        self.db.execute(
+            "INSERT INTO case_sequences (key, last) VALUES (?, 1) "
+            "ON CONFLICT (key) DO UPDATE SET last = last + 1", [key])
+        return self.db.execute("SELECT last FROM case_sequences WHERE key = ?",
+                               [key]).fetchone()[0]
+
+    # events ----------------------------------------------------------------------------
+    def append_event(self, application_id: str, code: int, action: str, actor: str,
+                     role: str, at: datetime, payload: dict) -> int:
+        seq = self.db.execute(
+            "SELECT coalesce(max(seq), 0) + 1 FROM events WHERE application_id = ?",
+            [application_id]).fetchone()[0]
+        self.db["events"].insert({
+            "application_id": application_id, "seq": seq, "code": code, "action": action,
+            "actor": actor, "role": role, "at": at.isoformat(), "payload_json": _json(payload),
+        })
+        return seq
+
+    def events(self, application_id: str) -> list[EventRow]:
+        return [
+            EventRow(r["application_id"], r["seq"], r["code"], r["action"], r["actor"],
+                     r["role"], r["at"], json.loads(r["payload_json"]))
+            for r in self.db.query(
+                "SELECT * FROM events WHERE application_id = ? ORDER BY seq", [application_id])
+        ]
+
+    # blobs -----------------------------------------------------------------------------
+    def has_blobs(self, hashes: list[str]) -> set[str]:
+        if not hashes:
+            return set()
+        marks = ",".join("?" * len(hashes))
+        return {r[0] for r in self.db.execute(
+            f"SELECT sha256 FROM blobs WHERE sha256 IN ({marks})", hashes)}
+
+    def insert_blob(self, sha256: str, size: int, mime: str, station: str, at: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO blobs (sha256, size, mime, station, stored_at) "
+            "VALUES (?, ?, ?, ?, ?)", [sha256, size, mime, station, at])
+
+    def blob(self, sha256: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM blobs WHERE sha256 = ?", [sha256]))
+        return rows[0] if rows else None
+
+    # rejections ------------------------------------------------------------------------
+    def insert_rejection(self, *, at: str, topic: str, station: str | None,
+                         message_id: str | None, sha256: str | None, reasons: list[dict],
+                         payload: bytes | None) -> None:
+        self.db["rejections"].insert({
+            "at": at, "topic": topic, "station": station, "message_id": message_id,
+            "sha256": sha256, "reasons_json": _json(reasons),
+            "payload": (payload or b"")[:65536],
+        })
+
+    def blob_rejection_reasons(self, hashes: list[str]) -> dict[str, str]:
+        if not hashes:
+            return {}
+        marks = ",".join("?" * len(hashes))
+        found = {}
+        for sha, reasons in self.db.execute(
+                f"SELECT sha256, reasons_json FROM rejections WHERE sha256 IN ({marks}) "
+                "ORDER BY id", hashes):
+            found[sha] = json.loads(reasons)[0]["reason"]
+        return found
+
+    def count_rejections(self) -> int:
+        return self.db.execute("SELECT count(*) FROM rejections").fetchone()[0]
+
+    # outgoing MQTT ---------------------------------------------------------------------
+    def queue_outgoing(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                       at: str) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO outgoing (topic, payload, qos, retain, created_at) "
+            "VALUES (?, ?, ?, ?, ?)", [topic, payload, qos, int(retain), at])
+        return cursor.lastrowid
+
+    def unsent_outgoing(self, after_id: int = 0, limit: int = 1000) -> list[dict]:
+        return list(self.db.query(
+            "SELECT id, topic, payload, qos, retain FROM outgoing "
+            "WHERE sent_at IS NULL AND id > ? ORDER BY id LIMIT ?", [after_id, limit]))
+
+    def mark_outgoing_sent(self, ids: list[int], at: str) -> None:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"UPDATE outgoing SET sent_at = ? WHERE id IN ({marks})",
+                            [at, *chunk])
+
+    def count_unsent_outgoing(self) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM outgoing WHERE sent_at IS NULL").fetchone()[0]
+
+    # SMS -------------------------------------------------------------------------------
+    def queue_sms(self, *, application_id: str, event_seq: int, phone: str, text: str,
+                  at: str) -> None:
+        self.db["sms"].insert({
+            "application_id": application_id, "event_seq": event_seq, "phone": phone,
+            "text": text, "created_at": at, "next_attempt_at": at,
+        })
+
+    def due_sms(self, now: str, limit: int = 50) -> list[dict]:
+        return list(self.db.query(
+            "SELECT * FROM sms WHERE sent_at IS NULL AND next_attempt_at <= ? "
+            "ORDER BY id LIMIT ?", [now, limit]))
+
+    def sms_sent(self, sms_id: int, at: str) -> None:
+        self.db.execute("UPDATE sms SET sent_at = ?, attempts = attempts + 1, last_error = NULL"
+                        " WHERE id = ?", [at, sms_id])
+
+    def sms_failed(self, sms_id: int, error: str, retry_at: str) -> None:
+        self.db.execute("UPDATE sms SET attempts = attempts + 1, last_error = ?, "
+                        "next_attempt_at = ? WHERE id = ?", [error[:500], retry_at, sms_id])
+
+    def sms_for(self, application_id: str) -> list[dict]:
+        return list(self.db.query("SELECT * FROM sms WHERE application_id = ? ORDER BY id",
+                                  [application_id]))
+
+    # stations --------------------------------------------------------------------------
+    def upsert_station(self, sid: str, state: str, software: str, config_version: int | None,
+                       outbox_pending: int | None, at: str) -> None:
+        self.db["stations"].upsert({
+            "sid": sid, "state": state, "software": software,
+            "config_version": config_version, "outbox_pending": outbox_pending,
+            "last_seen": at,
+        }, pk="sid")
+
+    def upsert_device_state(self, sid: str, device: str, state: str, code: str, message: str,
+                            at: str) -> None:
+        self.db["device_states"].upsert({
+            "sid": sid, "device": device, "state": state, "code": code, "message": message,
+            "updated_at": at,
+        }, pk=("sid", "device"))
+
+    def station(self, sid: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM stations WHERE sid = ?", [sid]))
+        return rows[0] if rows else None
+
+
+def _storage_error(exc: sqlite3.OperationalError) -> StorageError:
+    text = str(exc).lower()
+    if "full" in text:
+        return StorageError("中心数据盘已满，新的申请暂时无法保存；请管理员清理磁盘空间", str(exc))
+    if "readonly" in text or "read-only" in text:
+        return StorageError("中心数据库只读，无法保存；请管理员检查磁盘", str(exc))
+    if "locked" in text or "busy" in text:
+        return StorageError("中心数据库忙，请稍后重试", str(exc))
+    return StorageError("中心数据库出错，请管理员查看日志", str(exc))

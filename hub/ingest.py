@@ -1,0 +1,284 @@
+"""The hub's MQTT intake: group commit, ack after commit, and the transactional outbox.
+
+One worker thread owns the writes. The paho network thread only queues what arrives.
+The worker takes a batch (everything waiting, up to `batch_size`), handles each message in
+its own savepoint inside one transaction, commits once, and only then acknowledges every
+PUBLISH of the batch to the broker (manual ack) and publishes what the batch queued in the
+`outgoing` table. A crash before the commit means the broker redelivers (the hub's session
+is persistent); a crash after it means the outgoing rows are sent on the next start.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hub.blobs import BlobRejected, BlobStore
+from hub.db import StorageError
+from hub.db.repositories import Store
+from hub.service import ApplicationService
+from protocols import messages as m
+from protocols.mqtt import Message, MqttEndpoint
+from protocols.topics import Kind, Topic, TopicError, Topics
+
+logger = logging.getLogger(__name__)
+
+RESEND_AFTER = 30.0  # seconds an unconfirmed outgoing message waits before it is sent again
+
+
+@dataclass
+class IngestStats:
+    batches: int = 0
+    messages: int = 0
+    stored: int = 0
+    rejected: int = 0
+    storage_errors: int = 0
+
+
+class Ingest:
+    def __init__(self, store: Store, blobs: BlobStore, service: ApplicationService,
+                 topics: Topics, *, batch_size: int = 500, clock=None):
+        self.store = store
+        self.blobs = blobs
+        self.service = service
+        self.topics = topics
+        self.batch_size = batch_size
+        self.endpoint: MqttEndpoint | None = None
+        self.stats = IngestStats()
+        self.storage_problem: str | None = None
+        self._now = clock or (lambda: datetime.now(UTC))
+        self._inbox: queue.Queue[Message] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
+        self._confirmed: list[int] = []
+        self._confirmed_lock = threading.Lock()
+        self._inflight: dict[int, float] = {}
+        self._high_water = 0
+        self._last_sweep = 0.0
+
+    # wiring -----------------------------------------------------------------------------
+    def attach(self, endpoint: MqttEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def on_message(self, message: Message) -> None:
+        """Called on the paho thread: queue only."""
+        self._inbox.put(message)
+
+    def on_reconnected(self) -> None:
+        """After a reconnect everything unconfirmed is due again."""
+        self._inflight.clear()
+        self._high_water = 0
+
+    def start(self) -> Ingest:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    # the loop ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        pending: list[Message] = []
+        while not self._stop.is_set():
+            try:
+                if not pending:
+                    pending = self._take_batch()
+                if pending or self._has_confirmed():
+                    self._commit(pending)
+                    for msg in pending:
+                        if self.endpoint:
+                            self.endpoint.ack(msg.mid, msg.qos)
+                    pending = []
+                self._publish_outgoing()
+            except StorageError as exc:
+                # Nothing is acked: the batch is kept and tried again when the disk recovers.
+                self.stats.storage_errors += 1
+                if self.storage_problem != exc.message:
+                    logger.error("cannot store incoming messages: %s (%s)", exc.message,
+                                 exc.detail)
+                self.storage_problem = exc.message
+                self._stop.wait(1.0)
+            except Exception:
+                logger.exception("ingest loop error; retrying")
+                self._stop.wait(0.5)
+
+    def _take_batch(self) -> list[Message]:
+        batch: list[Message] = []
+        try:
+            batch.append(self._inbox.get(timeout=0.05))
+        except queue.Empty:
+            return batch
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _has_confirmed(self) -> bool:
+        with self._confirmed_lock:
+            return bool(self._confirmed)
+
+    def _commit(self, batch: list[Message]) -> None:
+        now = self._now()
+        with self._confirmed_lock:
+            confirmed, self._confirmed = self._confirmed, []
+        try:
+            with self.store.transaction():
+                if confirmed:
+                    self.store.mark_outgoing_sent(confirmed, now.isoformat())
+                for msg in batch:
+                    self._handle(msg, now)
+        except BaseException:
+            with self._confirmed_lock:
+                self._confirmed[:0] = confirmed
+            raise
+        if self.storage_problem:
+            logger.warning("storage recovered")
+            self.storage_problem = None
+        self.stats.batches += 1
+        self.stats.messages += len(batch)
+
+    # one message, in its own savepoint ------------------------------------------------
+    def _handle(self, msg: Message, now: datetime) -> None:
+        try:
+            topic = self.topics.parse(msg.topic)
+        except TopicError as exc:
+            self._reject(msg, None, None, [("topic", str(exc))], now)
+            return
+        try:
+            with self.store.savepoint():
+                self._dispatch(topic, msg, now)
+        except StorageError:
+            raise
+        except Exception as exc:
+            if _is_disk_error(exc):
+                raise StorageError("中心数据盘写入失败，请管理员检查磁盘空间", str(exc)) from exc
+            logger.exception("could not handle a message on %s", msg.topic)
+            self._reject(msg, topic.station, None, [("payload", f"hub error: {exc}")], now)
+
+    def _dispatch(self, topic: Topic, msg: Message, now: datetime) -> None:
+        if topic.kind == Kind.BLOB:
+            self._blob(topic, msg, now)
+        elif topic.kind == Kind.SUBMIT:
+            self._submit(topic, msg, now)
+        elif topic.kind == Kind.STATION_STATUS:
+            env = m.decode(Kind.STATION_STATUS, msg.payload)
+            data: m.StationStatus = env.data
+            self.store.upsert_station(topic.station, data.state, data.software,
+                                      data.config_version, data.outbox_pending, now.isoformat())
+        elif topic.kind == Kind.DEVICE_STATE:
+            env = m.decode(Kind.DEVICE_STATE, msg.payload)
+            d: m.DeviceState = env.data
+            self.store.upsert_device_state(topic.station, topic.device, d.state, d.code,
+                                           d.message, now.isoformat())
+        elif topic.kind == Kind.REQUEST:
+            self._request(topic, msg, now)
+        elif topic.kind == Kind.CONFIG_STATE:
+            m.decode(Kind.CONFIG_STATE, msg.payload)  # recorded by the fleet service
+        else:
+            self._reject(msg, topic.station, None, [("topic", "not a topic stations send")],
+                         now)
+
+    def _blob(self, topic: Topic, msg: Message, now: datetime) -> None:
+        data = bytes(msg.payload)
+        try:
+            mime = self.blobs.check(topic.sha256, data)
+        except BlobRejected as exc:
+            self._reject(msg, topic.station, None, [("blob", exc.reason)], now,
+                         sha256=topic.sha256)
+            return
+        self.blobs.put(topic.sha256, data)
+        self.store.insert_blob(topic.sha256, len(data), mime, topic.station, now.isoformat())
+
+    def _submit(self, topic: Topic, msg: Message, now: datetime) -> None:
+        try:
+            env = m.decode(Kind.SUBMIT, msg.payload)
+        except m.MessageError as exc:
+            reasons = [(e.field, e.reason) for e in exc.errors]
+            self._reject(msg, topic.station, exc.message_id, reasons, now)
+            if exc.message_id:
+                ack = m.ApplicationAck(application_id=exc.message_id,
+                                       result=m.AckResult.INVALID, errors=exc.errors)
+                self.store.queue_outgoing(self.topics.station(Kind.ACK, topic.station),
+                                          m.encode(ack), at=now.isoformat())
+            return
+        ack = self.service.receive(topic.station, env, now)
+        if ack.result == m.AckResult.STORED:
+            self.stats.stored += 1
+        elif ack.result == m.AckResult.INVALID:
+            self._reject(msg, topic.station, env.id,
+                         [(e.field, e.reason) for e in ack.errors], now)
+
+    def _request(self, topic: Topic, msg: Message, now: datetime) -> None:
+        try:
+            env = m.decode(Kind.REQUEST, msg.payload)
+        except m.MessageError as exc:
+            self._reject(msg, topic.station, exc.message_id,
+                         [(e.field, e.reason) for e in exc.errors], now)
+            return
+        if topic.action == "sync":
+            ids = [str(i) for i in env.data.params.get("application_ids", [])][:1000]
+            response = m.Response(request_id=env.id, status="ok",
+                                  data=self.service.sync(topic.station, ids, now))
+        else:
+            response = m.Response(request_id=env.id, status="error",
+                                  error=f"unknown request {topic.action!r}")
+        self.store.queue_outgoing(self.topics.response(topic.station, topic.action),
+                                  m.encode(response), at=now.isoformat())
+
+    def _reject(self, msg: Message, station: str | None, message_id, reasons, now: datetime,
+                sha256: str | None = None) -> None:
+        self.stats.rejected += 1
+        logger.warning("refused a message on %s: %s", msg.topic,
+                       "; ".join(f"{f}: {r}" for f, r in reasons)[:300])
+        self.store.insert_rejection(
+            at=now.isoformat(), topic=msg.topic[:300], station=station,
+            message_id=str(message_id) if message_id else None, sha256=sha256,
+            reasons=[{"field": f, "reason": r} for f, r in reasons],
+            payload=bytes(msg.payload))
+
+    # the outbox -------------------------------------------------------------------------
+    def _publish_outgoing(self) -> None:
+        endpoint = self.endpoint
+        if endpoint is None or not endpoint.connected.is_set():
+            return
+        clock = time.monotonic()
+        sweep = clock - self._last_sweep > 5.0
+        after = 0 if sweep else self._high_water
+        if sweep:
+            self._last_sweep = clock
+        while True:
+            rows = self.store.unsent_outgoing(after_id=after, limit=1000)
+            if not rows:
+                return
+            for row in rows:
+                after = row["id"]
+                sent_at = self._inflight.get(row["id"])
+                if sent_at is not None and clock - sent_at < RESEND_AFTER:
+                    continue
+                ok = endpoint.publish(row["topic"], row["payload"], qos=row["qos"],
+                                      retain=bool(row["retain"]),
+                                      on_confirm=self._confirmer(row["id"]))
+                if not ok:
+                    return
+                self._inflight[row["id"]] = clock
+                self._high_water = max(self._high_water, row["id"])
+
+    def _confirmer(self, row_id: int):
+        def confirm() -> None:
+            with self._confirmed_lock:
+                self._confirmed.append(row_id)
+            self._inflight.pop(row_id, None)
+        return confirm
+
+
+def _is_disk_error(exc: Exception) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                                                      errno.EIO)

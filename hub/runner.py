@@ -1,0 +1,127 @@
+"""`cunban hub`: the composition root of a running hub process.
+
+Wires the store, catalog, calendar, MQTT intake, SMS dispatcher and web app together and
+runs until SIGTERM/SIGINT. One hub per data directory (a lock file says so), with a stable
+MQTT client id kept in `DATA/hub.json`, so its persistent session survives restarts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import uvicorn
+
+from hub.app import create_app
+from hub.auth import TokenAuth
+from hub.blobs import BlobStore
+from hub.calendar import WorkCalendar
+from hub.catalog import load_catalog
+from hub.db import migrate
+from hub.db.repositories import Store
+from hub.ingest import Ingest
+from hub.notify import Notifier, SmsDispatcher, SpoolNotifier
+from hub.service import ApplicationService
+from protocols import messages as m
+from protocols.catalog import CatalogSnapshot
+from protocols.mqtt import MqttEndpoint, Presence
+from protocols.topics import DEFAULT_ROOT, Topics
+
+logger = logging.getLogger(__name__)
+
+SOFTWARE = "cunban-hub 0.1.0"
+
+
+class HubAlreadyRunning(RuntimeError):
+    pass
+
+
+class DataDir:
+    """Paths inside a hub's data directory."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db = self.root / "hub.db"
+        self.blobs = self.root / "blobs"
+        self.sms_spool = self.root / "sms" / "outbox.jsonl"
+        self.tokens = self.root / "api-tokens.json"
+        self.identity = self.root / "hub.json"
+        self.lock = self.root / "hub.lock"
+
+    def client_id(self) -> str:
+        if not self.identity.exists():
+            ident = {"client_id": f"cunban-hub-{secrets.token_hex(4)}"}
+            self.identity.write_text(json.dumps(ident), encoding="utf-8")
+        return json.loads(self.identity.read_text(encoding="utf-8"))["client_id"]
+
+    def acquire(self):
+        fh = open(self.lock, "w")  # noqa: SIM115 - held for the life of the process
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise HubAlreadyRunning(
+                f"另一个中心进程正在使用数据目录 {self.root}，请先停止它") from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        return fh
+
+
+def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int, *,
+            root: str = DEFAULT_ROOT, notifier: Notifier | None = None,
+            batch_size: int = 500) -> int:
+    data = DataDir(data_dir)
+    lock = data.acquire()
+    migrate(data.db)
+    catalog = load_catalog()
+    calendar = WorkCalendar.load()
+    topics = Topics(root)
+    store = Store(data.db)
+    ingest = Ingest(store, BlobStore(data.blobs), ApplicationService(store, catalog, calendar,
+                                                                     topics),
+                    topics, batch_size=batch_size)
+    snapshot = m.encode(CatalogSnapshot.from_catalog(catalog))
+
+    def on_connected() -> None:
+        ingest.on_reconnected()
+        endpoint.publish(topics.catalog(), snapshot, qos=1, retain=True)
+
+    def presence_payload(state: m.Availability) -> bytes:
+        return m.encode(m.HubStatus(state=state, software=SOFTWARE))
+
+    endpoint = MqttEndpoint(
+        mqtt_url, data.client_id(),
+        presence=Presence(topics.hub_status(), online=presence_payload(m.Availability.ONLINE),
+                          offline=presence_payload(m.Availability.OFFLINE),
+                          stopped=presence_payload(m.Availability.STOPPED)),
+        subscriptions=[(t, 1) for t in topics.hub_subscriptions()],
+        on_message=ingest.on_message, on_connected=on_connected,
+        manual_ack=True, persistent_session=True, receive_maximum=1000,
+    )
+    ingest.attach(endpoint)
+    sms = SmsDispatcher(Store(data.db), notifier or SpoolNotifier(data.sms_spool))
+    app = create_app(db_path=data.db, catalog=catalog, calendar=calendar, topics=topics,
+                     authenticate=TokenAuth(data.tokens),
+                     broker_connected=endpoint.connected.is_set,
+                     storage_problem=lambda: ingest.storage_problem)
+    server = uvicorn.Server(uvicorn.Config(app, host=http_host, port=http_port,
+                                           log_level="warning", access_log=False))
+    ingest.start()
+    sms.start()
+    endpoint.start()
+    print(f"cunban hub: http://{http_host}:{http_port}/  broker {endpoint.broker.host}:"
+          f"{endpoint.broker.port}  data {data.root}  catalog {catalog.version}", flush=True)
+    try:
+        server.run()
+    finally:
+        endpoint.stop()
+        ingest.stop()
+        sms.stop()
+        store.close()
+        lock.close()
+    return 0

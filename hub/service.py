@@ -1,0 +1,272 @@
+"""What happens to an application at the hub: intake, routing, transitions, notifications.
+
+Every state change goes through `record_transition`, which in the caller's transaction
+appends the event, updates the application, and queues the status message for the filing
+station and the SMS for the applicant — so a crash after the commit delays a message but
+never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from hub import casenumber
+from hub.calendar import WorkCalendar
+from hub.db.repositories import Store
+from hub.sla import compute_clock
+from hub.workflow import (
+    Action,
+    IllegalTransition,
+    Lifecycle,
+    status_text,
+    transition,
+    was_accepted,
+)
+from protocols import messages as m
+from protocols.catalog import Catalog, ServiceItem, UnknownCategory, UnknownItem
+from protocols.identity import InvalidIdNumber, is_valid_mobile, parse_id_number
+from protocols.topics import Kind, Topics
+
+logger = logging.getLogger(__name__)
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+class ActionRefused(ValueError):
+    """An action that cannot be taken; `reason` is a plain sentence for the officer."""
+
+    def __init__(self, reason: str, status: int = 409):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: an officer of a department, a station, or the hub itself."""
+
+    name: str
+    role: str  # station | officer | head | system | admin
+    department: str | None = None
+
+
+SYSTEM = Actor("hub", "system")
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat()
+
+
+class ApplicationService:
+    def __init__(self, store: Store, catalog: Catalog, calendar: WorkCalendar,
+                 topics: Topics):
+        self.store = store
+        self.catalog = catalog
+        self.calendar = calendar
+        self.topics = topics
+
+    def find_item(self, code: str) -> ServiceItem | None:
+        try:
+            return self.catalog.item(code)
+        except UnknownItem:
+            return None
+
+    # intake -----------------------------------------------------------------------------
+    def validate(self, submit: m.ApplicationSubmit) -> list[m.FieldError]:
+        """Check an application against the catalog and the ID rules; [] when it is fine."""
+        errors: list[m.FieldError] = []
+
+        def err(field: str, reason: str) -> None:
+            errors.append(m.FieldError(field=field, reason=reason))
+
+        try:
+            parse_id_number(submit.applicant.id_number)
+        except InvalidIdNumber as exc:
+            err("applicant.id_number", exc.reason)
+        if not is_valid_mobile(submit.applicant.phone):
+            err("applicant.phone", "手机号码应为以1开头的11位数字，请核对")
+        item = self.find_item(submit.service_code)
+        if item is None:
+            err("service_code",
+                f"事项编码 {submit.service_code} 不在本县事项目录中，请重新选择事项")
+            return errors
+        if item.status != "active":
+            err("service_code", f"事项“{item.name}”已停用，请选择其他事项或咨询信息员")
+            return errors
+        if item.categories and submit.category not in {c.code for c in item.categories}:
+            names = "、".join(c.name for c in item.categories)
+            err("category", f"请选择申请人类别（{names}）")
+            return errors
+        try:
+            required = self.catalog.required_materials(item.code, submit.category)
+        except UnknownCategory as exc:
+            err("category", str(exc))
+            return errors
+        known = {mat.code for mat in item.materials}
+        given = {ref.code for ref in submit.materials}
+        for i, ref in enumerate(submit.materials):
+            if ref.code not in known:
+                err(f"materials[{i}].code", f"材料编码 {ref.code} 不属于事项“{item.name}”")
+        for mat in required:
+            if mat.code not in given and not (mat.from_id_card and submit.applicant.from_card):
+                err(f"materials.{mat.code}", f"缺少必交材料“{mat.name}”，请拍摄后再提交")
+        for fld in item.form:
+            value = submit.form.get(fld.key)
+            if fld.required and value in (None, ""):
+                err(f"form.{fld.key}", f"请填写“{fld.label}”")
+            elif fld.type == "choice" and value not in (None, "") and value not in fld.options:
+                err(f"form.{fld.key}", f"“{fld.label}”只能选择：{'、'.join(fld.options)}")
+        extra = set(submit.form) - {f.key for f in item.form}
+        for key in sorted(extra):
+            err(f"form.{key}", "该事项没有这一项，请不要填写")
+        return errors
+
+    def receive(self, station: str, env: m.Envelope, now: datetime) -> m.ApplicationAck:
+        """Store a valid application (or re-ack a known one); queue the ack. In a transaction."""
+        submit: m.ApplicationSubmit = env.data
+        app_id = str(env.id)
+        existing = self.store.application(app_id)
+        if existing is not None:
+            if existing["station"] != station:
+                return self._queue_ack(station, m.ApplicationAck(
+                    application_id=env.id, result=m.AckResult.INVALID,
+                    errors=[m.FieldError(field="id",
+                                         reason="申请编号已被其他服务站使用，请重新提交")],
+                ), now)
+            return self._queue_ack(station, self._stored_ack(existing), now)
+
+        errors = self.validate(submit)
+        if errors:
+            return self._queue_ack(station, m.ApplicationAck(
+                application_id=env.id, result=m.AckResult.INVALID,
+                receipt_number=submit.receipt_number, errors=errors), now)
+
+        hashes = sorted({ref.sha256 for ref in submit.materials})
+        missing = sorted(set(hashes) - self.store.has_blobs(hashes))
+        if missing:
+            reasons = self.store.blob_rejection_reasons(missing)
+            return self._queue_ack(station, m.ApplicationAck(
+                application_id=env.id, result=m.AckResult.MISSING_BLOBS,
+                receipt_number=submit.receipt_number, missing=missing,
+                errors=[m.FieldError(field=f"blob.{sha}", reason=reason)
+                        for sha, reason in reasons.items()]), now)
+
+        item = self.catalog.item(submit.service_code)
+        county = station[:6]
+        today = now.astimezone(CHINA).date()
+        seq = self.store.next_case_sequence(casenumber.sequence_key(item.code, county, today))
+        case = casenumber.format_case_number(item.code, county, today, seq)
+        row = {
+            "id": app_id, "case_number": case, "station": station, "town": station[:9],
+            "receipt_number": submit.receipt_number, "service_code": item.code,
+            "catalog_version": self.catalog.version, "department": item.department,
+            "category": submit.category,
+            "applicant_id_number": submit.applicant.id_number,
+            "applicant_name": submit.applicant.name, "applicant_phone": submit.applicant.phone,
+            "applicant_json": submit.applicant.model_dump_json(),
+            "form_json": m.json_dumps(submit.form),
+            "materials_json": m.json_dumps([r.model_dump() for r in submit.materials]),
+            "proxy_officer_json": (submit.proxy_officer.model_dump_json()
+                                   if submit.proxy_officer else None),
+            "filed_at": _iso(submit.filed_at), "received_at": _iso(now),
+            "state": int(Lifecycle.RECEIVED), "state_at": _iso(now),
+            "supplement_officer": None, "assigned_officer": None, "deadline": None,
+        }
+        self.store.insert_application(row)
+        self.record_transition(row, Action.RECEIVE, SYSTEM, {}, now)
+        return self._queue_ack(station, self._stored_ack(self.store.application(app_id)), now)
+
+    def _stored_ack(self, row: dict) -> m.ApplicationAck:
+        return m.ApplicationAck(application_id=uuid.UUID(row["id"]), result=m.AckResult.STORED,
+                                case_number=row["case_number"],
+                                receipt_number=row["receipt_number"])
+
+    def _queue_ack(self, station: str, ack: m.ApplicationAck, now: datetime) -> m.ApplicationAck:
+        self.store.queue_outgoing(self.topics.station(Kind.ACK, station), m.encode(ack),
+                                  at=_iso(now))
+        return ack
+
+    # transitions ------------------------------------------------------------------------
+    def act(self, application_id: str, action: Action, actor: Actor, payload: dict,
+            now: datetime) -> dict:
+        """An officer's or station's action on an application. In a transaction."""
+        row = self.store.application(application_id)
+        if row is None:
+            raise ActionRefused("没有找到这个办件", status=404)
+        if actor.role in ("officer", "head") and actor.department != row["department"]:
+            raise ActionRefused("这个办件不属于您的部门", status=403)
+        return self.record_transition(row, action, actor, payload, now)
+
+    def record_transition(self, row: dict, action: Action, actor: Actor, payload: dict,
+                          now: datetime) -> dict:
+        current = Lifecycle(row["state"]) if action != Action.RECEIVE else None
+        history = self.store.events(row["id"]) if current is not None else []
+        try:
+            step = transition(current, action, actor.role, payload,
+                              accepted=was_accepted(e.code for e in history))
+        except IllegalTransition as exc:
+            raise ActionRefused(exc.reason) from exc
+        seq = self.store.append_event(row["id"], int(step.code), str(action), actor.name,
+                                      actor.role, now, step.payload)
+        changes = {"state": int(step.code), "state_at": _iso(now)}
+        if step.code == Lifecycle.SUPPLEMENT_REQUESTED:
+            changes["supplement_officer"] = actor.name
+        if step.code == Lifecycle.SUPPLEMENT_RECEIVED and row.get("supplement_officer"):
+            # OpenCPS #477: the resubmission returns to the officer who asked for it.
+            changes["assigned_officer"] = row["supplement_officer"]
+        elif actor.role in ("officer", "head") and not row.get("assigned_officer"):
+            changes["assigned_officer"] = actor.name
+        clock = self.clock(row["id"], row["service_code"], now)
+        changes["deadline"] = clock.deadline.isoformat() if clock.deadline else None
+        self.store.update_application(row["id"], changes)
+        row = {**row, **changes}
+
+        item = self.find_item(row["service_code"])
+        item_name = item.name if item else row["service_code"]
+        proxy = m.ProxyOfficer.model_validate_json(row["proxy_officer_json"]).name \
+            if row.get("proxy_officer_json") else None
+        names = {mat.code: mat.name for mat in item.materials} if item else {}
+        materials = [names.get(c, c) for c in step.payload.get("materials") or []]
+        status = m.ApplicationStatus(
+            application_id=uuid.UUID(row["id"]), case_number=row["case_number"], seq=seq,
+            code=int(step.code), label=step.code.label, at=now,
+            note=str(step.payload.get("note") or step.payload.get("reason") or "")[:2000],
+            materials=materials, deadline=clock.deadline)
+        self.store.queue_outgoing(self.topics.station(Kind.STATUS, row["station"]),
+                                  m.encode(status), at=_iso(now))
+        text = status_text(step.code, item_name, row["case_number"],
+                           {**step.payload, "material_names": names}, proxy_officer=proxy)
+        if text:
+            self.store.queue_sms(application_id=row["id"], event_seq=seq,
+                                 phone=row["applicant_phone"], text=text, at=_iso(now))
+        return row
+
+    def clock(self, application_id: str, service_code: str, now: datetime):
+        item = self.find_item(service_code)
+        promised = item.promised_days if item else 0
+        events = [(e.code, datetime.fromisoformat(e.at)) for e in
+                  self.store.events(application_id)]
+        return compute_clock(promised, events, now, self.calendar)
+
+    # station resynchronisation ----------------------------------------------------------
+    def sync(self, station: str, ids: list[str], now: datetime) -> dict:
+        """After a reconnect a station asks what became of its pending applications."""
+        rows = {r["id"]: r for r in self.store.applications_for_station(station, ids)}
+        for row in rows.values():
+            self._queue_ack(station, self._stored_ack(row), now)
+        return {
+            "applications": [
+                {"application_id": r["id"], "case_number": r["case_number"],
+                 "receipt_number": r["receipt_number"], "state": r["state"],
+                 "label": Lifecycle(r["state"]).label}
+                for r in rows.values()
+            ],
+            "unknown": [i for i in ids if i not in rows],
+        }
+
+
+def today_in_china(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(CHINA).date()
