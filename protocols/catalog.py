@@ -18,7 +18,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # Basic item code (基本编码): 事项类型 (2 letters) + main item (5 digits) + sub-item (3 digits),
 # e.g. XK00012000. The digit counts of GB/T 39554.1-2020 are unverified here, so this
@@ -446,14 +453,25 @@ class CatalogSnapshot(BaseModel):
         )
 
     def to_catalog(self) -> Catalog:
-        """The catalog this snapshot carries; raises `CatalogError` if the hash differs."""
-        catalog = Catalog(
-            version=self.version,
-            published=self.published,
-            groups=self.groups,
-            departments=self.departments,
-            items=self.items,
-        )
+        """The catalog this snapshot carries; raises `CatalogError` if its content is not
+        consistent or does not match the hash."""
+        try:
+            catalog = Catalog(
+                version=self.version,
+                published=self.published,
+                groups=self.groups,
+                departments=self.departments,
+                items=self.items,
+            )
+        except ValidationError as exc:
+            # Only the cross checks can fail here: the fields were validated with the snapshot.
+            raise CatalogError(
+                [
+                    line
+                    for error in exc.errors()
+                    for line in str(error.get("ctx", {}).get("error", error["msg"])).splitlines()
+                ]
+            ) from None
         if catalog.hash != self.hash:
             raise CatalogError(
                 [f"hash: 目录快照内容与哈希不符（{self.hash[:12]}…），请重新获取目录"]

@@ -297,8 +297,10 @@ def test_snapshot_with_an_inconsistent_item_is_refused(catalog):
     data = json.loads(CatalogSnapshot.from_catalog(catalog).model_dump_json())
     item = next(i for i in data["items"] if i["code"] == "XK00502000")
     item["promised_days"] = item["legal_days"] + 1
-    with pytest.raises(ValidationError, match=r"items\[XK00502000\]\.promised_days"):
+    with pytest.raises(CatalogError) as err:
         CatalogSnapshot.model_validate(data).to_catalog()
+    assert len(err.value.problems) == 1
+    assert err.value.problems[0].startswith("items[XK00502000].promised_days: 承诺时限")
 
 
 # --- diff -------------------------------------------------------------------------------
