@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import segno
 from escpos.constants import QR_ECLEVEL_H, QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q
 from escpos.printer import Dummy
 
@@ -99,8 +100,19 @@ class ReceiptWriter:
         self.style()
         self.line(char * self.columns)
 
-    def qr(self, payload: str, *, size: int = 6, level: str = "M") -> None:
-        """Native QR (`GS ( k`, model 2): the printer renders it from the payload."""
+    def qr(self, payload: str, *, level: str = "M") -> None:
+        """Native QR (`GS ( k`, model 2): the printer renders it from the payload.
+
+        The module size (1–16 dots) is the largest that keeps the symbol, with its
+        4-module quiet zone, within 60 % of the paper (the whole width when that would
+        mean modules under 3 dots): big enough for a phone camera, never wider than the
+        paper.
+        """
+        modules = segno.make(payload, error=level.lower(), micro=False, boost_error=False)
+        width = modules.symbol_size(border=4)[0]
+        size = max(1, min(8, int(self.dots * 0.6) // width))
+        if size < 3:  # below 3 dots (0.375 mm) phones struggle: use the whole width
+            size = max(1, min(3, self.dots // width))
         self._out.set(align="center")
         self._out.qr(payload, ec=QR_LEVELS[level], size=size, native=True)
         self._out._raw(b"\n")

@@ -176,3 +176,16 @@ def test_a_byte_without_the_fixed_bits_is_not_a_status_answer(value):
 def test_closing_punctuation_never_starts_a_line():
     assert wrap("办" * 16 + "。请取回执", 32) == ["办" * 15, "办。请取回执"]
     assert wrap("受理" * 8 + "）", 32) == ["受理" * 7 + "受", "理）"]
+
+
+@pytest.mark.parametrize(("width_mm", "dots"), [(58, 384), (80, 576)])
+def test_qr_module_size_keeps_even_a_long_payload_on_the_paper(width_mm, dots):
+    sizes = []
+    for payload in (PROVISIONAL.qr, PROVISIONAL.qr + "&" + "x" * 250):
+        tokens = tokenize(build_receipt(Receipt(title="回执", qr=payload), width_mm=width_mm))
+        assert of_kind(tokens, "qr_store") == [payload.encode()]
+        sizes.append(of_kind(tokens, "qr_module_size")[0])
+    short, long = sizes
+    assert 3 <= long < short <= 8
+    # version 13 (69 modules) for the long payload at level M, with a 4-module quiet zone
+    assert (69 + 8) * long <= dots
