@@ -1,33 +1,25 @@
 """Provisional-receipt cost: build time, job size, wire time, and a print over the simulator.
 
-A line with a character the printer's font lacks becomes a raster image (48 bytes per
-dot row on 58 mm paper), which is what makes a GB2312 printer's job bigger and slower on
-a 9600 baud serial line. Prints one JSON line.
+The receipt is the print-test one: its rare-character line (䶮 喆 镕 𠀾) becomes a raster
+image (48 bytes per dot row on 58 mm paper) wherever the printer's font lacks one of
+them, which is what makes the job bigger and slower on a 9600 baud serial line.
+Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import statistics
 import time
 
 from device_drivers.base import create_driver
-from device_drivers.printer.receipt import Receipt, build_receipt
+from device_drivers.printer.cli import sample_receipt
+from device_drivers.printer.receipt import build_receipt
 from device_drivers.printer.sim import PrinterSimulator
 
-RECEIPT = Receipt(
-    header="邓州市张村镇张村便民服务站",
-    title="受理回执",
-    lines=(
-        ("回执号", "411381100200-000007"),
-        ("办理事项", "城乡居民基本养老保险参保登记（新参保人员）"),
-        ("申请人", "李*䶮"),
-        ("承诺办结", "2026年12月4日前（5个工作日）"),
-    ),
-    qr="https://cunban.example/progress/411381100200-000007?k=8d3f",
-    footer=("凭回执号或扫码查询办理进度",),
-)
+RECEIPT = sample_receipt(dt.datetime(2026, 11, 27, 9, 30))
 
 
 def _median_ms(fn, runs: int) -> float:
