@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     result: dict[str, object] = {}
-    for fonts in ("gb18030", "gb2312"):
+    for fonts in ("gb18030-ext", "gb18030", "gb2312"):
         job = build_receipt(RECEIPT, width_mm=58, fonts=fonts)
         result[fonts] = {
             "build_ms": _median_ms(lambda f=fonts: build_receipt(RECEIPT, fonts=f), args.runs),
