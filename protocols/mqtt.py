@@ -82,6 +82,7 @@ def unique_client_id(prefix: str) -> str:
 @dataclass
 class _Pending:
     callbacks: dict[int, Callable[[], None]] = field(default_factory=dict)
+    early: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -200,16 +201,20 @@ class MqttEndpoint:
         """
         if not self.connected.is_set():
             return False
+        # paho holds its own lock while it runs on_publish, so ours is never held across
+        # client.publish (lock-order inversion); a PUBACK that beats the registration below
+        # is remembered in `early` instead.
+        info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
         with self._pending.lock:
-            info = self.client.publish(topic, payload, qos=qos, retain=retain,
-                                       properties=properties)
-            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                return False
-            if on_confirm is not None:
-                if qos == 0:
-                    on_confirm()
-                else:
-                    self._pending.callbacks[info.mid] = on_confirm
+            confirmed_already = info.mid in self._pending.early
+            self._pending.early.discard(info.mid)
+            if on_confirm is not None and qos > 0 and not confirmed_already:
+                self._pending.callbacks[info.mid] = on_confirm
+                on_confirm = None
+        if on_confirm is not None:
+            on_confirm()
         return True
 
     def ack(self, mid: int, qos: int) -> None:
@@ -256,6 +261,8 @@ class MqttEndpoint:
     def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._pending.lock:
             callback = self._pending.callbacks.pop(mid, None)
+            if callback is None:
+                self._pending.early.add(mid)
         if callback is None:
             return
         try:

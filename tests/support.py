@@ -101,10 +101,10 @@ class HubProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.proc.returncode}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.base + "/api/health", timeout=1) as r:
-                    if r.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                    self.base + "/api/health", timeout=1) as r:
+                if r.status == 200:
+                    return
             time.sleep(0.1)
         raise TimeoutError("hub did not become healthy")
 
