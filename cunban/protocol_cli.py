@@ -42,6 +42,18 @@ def _example(args) -> int:
     return 0
 
 
+def _docs(args) -> int:
+    from hub.catalog import load_catalog
+    from protocols.docs import render
+
+    text = render(load_catalog())
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def register(sub) -> None:
     proto = sub.add_parser("protocol", help="消息协议：JSON Schema 与示例")
     psub = proto.add_subparsers(dest="protocol_command", required=True)
@@ -53,3 +65,6 @@ def register(sub) -> None:
     ex.add_argument("--station", default="411381101201")
     ex.add_argument("--blobs-dir", help="write the example's material images here")
     ex.set_defaults(func=_example)
+    docs = psub.add_parser("docs", help="render docs/protocol.md")
+    docs.add_argument("--out")
+    docs.set_defaults(func=_docs)

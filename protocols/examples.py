@@ -110,10 +110,14 @@ EXAMPLES = ("hub.status", "catalog", "station.status", "device.state", "applicat
 
 
 def example(name: str, *, catalog: Catalog, station: str = "411381101201",
-            blobs_dir: Path | str | None = None) -> bytes:
-    """The example payload for a message name; raises KeyError for an unknown name."""
+            blobs_dir: Path | str | None = None, fixed_id: bool = False) -> bytes:
+    """The example payload for a message name; raises KeyError for an unknown name.
+
+    A submit example gets a fresh application id unless `fixed_id` (for documentation).
+    """
     if name == "application.submit":
-        payload, blobs = example_submit(catalog, station)
+        app_id = uuid.UUID(int=EXAMPLES.index(name) + 1) if fixed_id else None
+        payload, blobs = example_submit(catalog, station, application_id=app_id)
         if blobs_dir:
             out = Path(blobs_dir)
             out.mkdir(parents=True, exist_ok=True)
