@@ -1,0 +1,127 @@
+"""The hub's application service on a real SQLite store: the SLA clock through the
+lifecycle, department isolation, and the resubmission going back to the right officer."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hub.calendar import WorkCalendar
+from hub.catalog import load_catalog
+from hub.db.repositories import Store
+from hub.service import ActionRefused, Actor, ApplicationService
+from hub.workflow import Action, Lifecycle
+from protocols import messages as m
+from protocols.examples import example_submit
+from protocols.topics import Kind, Topics
+
+CN = ZoneInfo("Asia/Shanghai")
+SID = "411381101201"
+ITEM = "JF00303000"  # 城乡居民基本养老保险待遇领取: 承诺件, 5 working days
+
+
+def at(month, day, hour=10):
+    return datetime(2026, month, day, hour, tzinfo=CN)
+
+
+@pytest.fixture
+def svc(tmp_path):
+    catalog = load_catalog()
+    store = Store.open(tmp_path / "hub.db")
+    service = ApplicationService(store, catalog, WorkCalendar.load(), Topics())
+    yield service
+    store.close()
+
+
+def _receive(svc, now):
+    payload, blobs = example_submit(svc.catalog, SID, service_code=ITEM)
+    with svc.store.transaction():
+        for sha, data in blobs.items():
+            svc.store.insert_blob(sha, len(data), "image/jpeg", SID, now.isoformat())
+        ack = svc.receive(SID, m.decode(Kind.SUBMIT, payload), now)
+    assert ack.result == m.AckResult.STORED, ack.errors
+    return str(ack.application_id)
+
+
+def _act(svc, app_id, action, actor, now, **payload):
+    with svc.store.transaction():
+        return svc.act(app_id, action, actor, payload, now)
+
+
+OFFICER = Actor("王科员", "officer", "RSJ")
+OTHER = Actor("赵科员", "officer", "RSJ")
+
+
+def test_the_deadline_runs_across_national_day_and_the_adjusted_saturday(svc):
+    assert svc.catalog.item(ITEM).promised_days == 5
+    app_id = _receive(svc, at(9, 28))
+    row = _act(svc, app_id, Action.ACCEPT, OFFICER, at(9, 29))
+    # 9/30 (1) · 10/1–10/7 国庆 · 10/8 (2) · 10/9 (3) · 10/10 调休周六 (4) · 10/11 Sun · 10/12 (5)
+    assert row["deadline"] == "2026-10-12"
+
+
+def test_two_supplement_rounds_do_not_make_the_case_overdue(svc):
+    app_id = _receive(svc, at(9, 28))
+    _act(svc, app_id, Action.ACCEPT, OFFICER, at(9, 29))
+    _act(svc, app_id, Action.REQUEST_SUPPLEMENT, OFFICER, at(9, 30), materials=["M01"],
+         note="照片不清楚")
+    _act(svc, app_id, Action.SUPPLEMENT_RECEIVED, Actor("station", "station"), at(10, 9))
+    _act(svc, app_id, Action.REQUEST_SUPPLEMENT, OFFICER, at(10, 12), materials=["M01"],
+         note="还缺盖章")
+    row = _act(svc, app_id, Action.SUPPLEMENT_RECEIVED, Actor("station", "station"),
+               at(10, 14))
+    # used: 9/30, 10/10, 10/12; resumes 10/15 (4), 10/16 (5)
+    assert row["deadline"] == "2026-10-16"
+    on_time = svc.clock(app_id, ITEM, at(10, 16, 17))
+    assert not on_time.overdue and on_time.working_days_left == 0
+    late = svc.clock(app_id, ITEM, at(10, 19))
+    assert late.overdue
+
+
+def test_a_resubmitted_supplement_returns_to_the_officer_who_asked(svc):
+    app_id = _receive(svc, at(11, 2))
+    _act(svc, app_id, Action.ACCEPT, OTHER, at(11, 2))
+    _act(svc, app_id, Action.REQUEST_SUPPLEMENT, OFFICER, at(11, 3), materials=["M01"],
+         note="请补交")
+    row = _act(svc, app_id, Action.SUPPLEMENT_RECEIVED, Actor("station", "station"), at(11, 4))
+    assert row["assigned_officer"] == "王科员"
+
+
+def test_every_transition_queues_a_status_for_the_station_and_an_sms(svc):
+    app_id = _receive(svc, at(11, 2))
+    _act(svc, app_id, Action.ACCEPT, OFFICER, at(11, 2))
+    _act(svc, app_id, Action.REQUEST_SUPPLEMENT, OFFICER, at(11, 3), materials=["M01"],
+         note="请补交")
+    statuses = [m.decode(Kind.STATUS, r["payload"]).data
+                for r in svc.store.unsent_outgoing() if r["topic"].endswith("/status")]
+    assert [s.code for s in statuses] == [1, 3, 6]
+    material = svc.catalog.item(ITEM).materials[0].name
+    assert statuses[-1].materials == [material]
+    sms = svc.store.sms_for(app_id)
+    assert len(sms) == 3 and material in sms[-1]["text"]
+    assert all(s["text"].startswith("【村办】") for s in sms)
+
+
+def test_an_officer_of_another_department_cannot_act(svc):
+    app_id = _receive(svc, at(11, 2))
+    with pytest.raises(ActionRefused) as err:
+        _act(svc, app_id, Action.ACCEPT, Actor("李科员", "officer", "GAJ"), at(11, 2))
+    assert err.value.status == 403
+
+
+def test_an_illegal_transition_is_refused_with_a_reason_and_records_nothing(svc):
+    app_id = _receive(svc, at(11, 2))
+    with pytest.raises(ActionRefused) as err:
+        _act(svc, app_id, Action.APPROVE, OFFICER, at(11, 2))
+    assert err.value.reason
+    assert [e.code for e in svc.store.events(app_id)] == [Lifecycle.RECEIVED]
+
+
+def test_events_are_append_only(svc):
+    app_id = _receive(svc, at(11, 2))
+    with pytest.raises(Exception, match="append-only"):
+        svc.store.db.execute("UPDATE events SET code = 11 WHERE application_id = ?", [app_id])
+    assert json.loads(json.dumps(svc.store.events(app_id)[0].payload)) == {}
