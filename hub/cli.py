@@ -16,9 +16,15 @@ def _run(args) -> int:
     from hub.runner import HubAlreadyRunning, run_hub
 
     host, port = _host_port(args.http)
+    notifier = None
+    if args.sms_modem:
+        from device_drivers.base import create_driver
+
+        # The modem's send(to, text) is the Notifier interface; the dispatcher retries.
+        notifier = create_driver("modem", "at", port=args.sms_modem, retries=0)
     try:
         return run_hub(args.data, args.mqtt, host, port, root=args.root,
-                       batch_size=args.batch_size)
+                       batch_size=args.batch_size, notifier=notifier)
     except HubAlreadyRunning as exc:
         print(exc, file=sys.stderr)
         return 3
@@ -45,6 +51,7 @@ def register(sub) -> None:
     hub.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the web API")
     hub.add_argument("--root", default=DEFAULT_ROOT, help="MQTT topic root")
     hub.add_argument("--batch-size", type=int, default=500, help="messages per commit")
+    hub.add_argument("--sms-modem", help="serial port of a GSM modem (default: SMS spool file)")
     hub.set_defaults(func=_run)
     hub_sub = hub.add_subparsers(dest="hub_command")
     token = hub_sub.add_parser("token", help="issue an API token for an officer or technician")
