@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "hub.catalog.cli",
     "kiosk.cli",
     "device_drivers.cli",
+    "hub.fleet.cli",
 )
 
 
