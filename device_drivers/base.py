@@ -1,5 +1,6 @@
 """What every peripheral driver shares: errors for people, health, a registry keyed by
-`type`, and opening a port through `serial.serial_for_url`.
+`type`, and a port opened through `serial.serial_for_url` (`SerialLink` reopens it after
+an unplug).
 
 Drivers wrap library exceptions here, at the boundary (`SerialException` →
 `DeviceUnavailable`), so the kiosk only ever sees these errors, each carrying a plain
@@ -8,8 +9,11 @@ Chinese sentence that says what to do next.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import termios
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +21,9 @@ import serial
 
 logger = logging.getLogger(__name__)
 traffic = logging.getLogger("cunban.device.traffic")  # device bytes, on their own logger
+
+# A pulled USB-serial adapter surfaces as any of these, depending on the call that hits it.
+PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
 class DeviceError(Exception):
@@ -102,3 +109,66 @@ def open_serial(url: str, *, baudrate: int = 9600, timeout: float = 1.0, **kwarg
         return serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, **kwargs)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise DeviceUnavailable(detail=f"{url}: {exc}") from exc
+
+
+class SerialLink:
+    """A driver's serial port: opened on first use, closed when a port error shows the
+    device is gone, and so opened again by the next call once it is plugged back in.
+
+    `lock` (reentrant) serialises the driver's exchanges on the port. `unplugged` is the
+    sentence people see when the port cannot be opened or fails; None keeps
+    `DeviceUnavailable`'s own. `settings` go to `open_serial` as they are.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int,
+        timeout: float,
+        unplugged: str | None = None,
+        **settings: Any,
+    ) -> None:
+        self.url = url
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self.unplugged = unplugged
+        self.settings = settings
+        self.lock = threading.RLock()
+        self._port: serial.SerialBase | None = None
+
+    def open(self) -> serial.SerialBase:
+        """The open port, opening it first when it is not."""
+        with self.lock:
+            if self._port is None:
+                try:
+                    self._port = open_serial(
+                        self.url, baudrate=self.baudrate, timeout=self.timeout, **self.settings
+                    )
+                except DeviceUnavailable as exc:
+                    if self.unplugged is None:
+                        raise
+                    raise DeviceUnavailable(self.unplugged, detail=exc.detail) from exc
+            return self._port
+
+    def close(self) -> None:
+        """Close the port (if open); the next `open` opens it afresh."""
+        with self.lock:
+            port, self._port = self._port, None
+            if port is not None:
+                try:
+                    port.close()
+                except PORT_ERRORS:
+                    logger.debug("closing %s failed", self.url, exc_info=True)
+
+    @contextlib.contextmanager
+    def io(self) -> Iterator[serial.SerialBase]:
+        """Hold the lock and use the open port; a port error in the block closes it and
+        is raised as `DeviceUnavailable`."""
+        with self.lock:
+            port = self.open()
+            try:
+                yield port
+            except PORT_ERRORS as exc:
+                self.close()
+                raise DeviceUnavailable(self.unplugged, detail=f"{self.url}: {exc}") from exc

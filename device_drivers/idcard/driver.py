@@ -12,15 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 
-import serial
-
 from device_drivers.base import (
     DeviceError,
     DeviceTimeout,
     DeviceUnavailable,
     Health,
     ProtocolError,
-    open_serial,
+    SerialLink,
     register_driver,
     traffic,
 )
@@ -98,28 +96,16 @@ class SamReader:
         self.baudrate = baudrate
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self._serial: serial.Serial | None = None
-        self._lock = threading.RLock()
+        self._link = SerialLink(port, baudrate=baudrate, timeout=0.05, unplugged=_UNPLUGGED)
 
     # port --------------------------------------------------------------------------------
     def open(self) -> None:
         """Open the port now (otherwise it is opened on first use, and again after an
         unplug)."""
-        with self._lock:
-            if self._serial is None:
-                try:
-                    self._serial = open_serial(self.port, baudrate=self.baudrate, timeout=0.05)
-                except DeviceUnavailable as exc:
-                    raise DeviceUnavailable(_UNPLUGGED, detail=exc.detail) from exc
+        self._link.open()
 
     def close(self) -> None:
-        with self._lock:
-            port, self._serial = self._serial, None
-            if port is not None:
-                try:
-                    port.close()
-                except (serial.SerialException, OSError):
-                    logger.debug("closing %s failed", self.port, exc_info=True)
+        self._link.close()
 
     def __enter__(self) -> SamReader:
         return self
@@ -134,7 +120,7 @@ class SamReader:
         self, command: Command, data: bytes = b"", timeout: float | None = None
     ) -> Response:
         """Send one request and wait for its answer (one retry after a corrupted answer)."""
-        with self._lock:
+        with self._link.lock:
             for attempt in (1, 2):
                 try:
                     return self._transact_once(command, data, timeout)
@@ -145,14 +131,11 @@ class SamReader:
         raise AssertionError("unreachable")
 
     def _transact_once(self, command: Command, data: bytes, timeout: float | None) -> Response:
-        self.open()
-        port = self._serial
-        assert port is not None
-        request = encode_request(command, data)
-        wait = timeout if timeout is not None else self.timeout
-        deadline = time.monotonic() + wait
-        buf = b""
-        try:
+        with self._link.io() as port:
+            request = encode_request(command, data)
+            wait = timeout if timeout is not None else self.timeout
+            deadline = time.monotonic() + wait
+            buf = b""
             port.reset_input_buffer()
             traffic.debug("idcard → %s", request.hex(" "))
             port.write(request)
@@ -177,9 +160,6 @@ class SamReader:
                         "读卡器没有响应，请检查读卡器电源和连接线；多次失败请联系技术员",
                         detail=f"{self.port}: no answer to {command.name} in {wait:.2f}s",
                     )
-        except (serial.SerialException, OSError) as exc:
-            self.close()
-            raise DeviceUnavailable(_UNPLUGGED, detail=f"{self.port}: {exc}") from exc
 
     def _expect(self, response: Response, *ok: int) -> Response:
         if response.sw3 not in ok:
@@ -217,7 +197,7 @@ class SamReader:
         Some modules answer "no card" to find (20 01) while a card that was already read
         still lies there; select (20 02) still succeeds then, so it is asked second.
         """
-        with self._lock:
+        with self._link.lock:
             found = self.transact(Command.FIND_CARD)
             if found.sw3 == FOUND:
                 return True
@@ -236,7 +216,7 @@ class SamReader:
         read_timeout = max(self.timeout, 2 * self._wire_time(1295) + 0.5)
         last: Response | None = None
         while True:
-            with self._lock:
+            with self._link.lock:
                 response = self.transact(Command.FIND_CARD)
                 if response.sw3 == FOUND:
                     response = self.transact(Command.SELECT_CARD)

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import termios
 import time
 from collections.abc import Callable
 
-import serial
-
-from device_drivers.base import DeviceTimeout, DeviceUnavailable, ProtocolError, traffic
+from device_drivers.base import (
+    PORT_ERRORS,
+    DeviceTimeout,
+    DeviceUnavailable,
+    ProtocolError,
+    traffic,
+)
 
 logger = logging.getLogger(__name__)
 
-PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 CTRL_Z, ESC = b"\x1a", b"\x1b"
 FINAL_OK = "OK"
 # URCs whose next line is a PDU belonging to them (TS 27.005 §3.4.1, PDU mode).

@@ -16,7 +16,6 @@ plain Chinese what happened and what to do; numbers in logs and records are mask
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import re
@@ -32,7 +31,7 @@ from device_drivers.base import (
     DeviceUnavailable,
     Health,
     ProtocolError,
-    open_serial,
+    SerialLink,
     register_driver,
 )
 from device_drivers.modem.at import CTRL_Z, ESC, AtChannel, AtError
@@ -181,6 +180,7 @@ class GsmModem:
         self.on_status_report = on_status_report
         self.records: list[SendRecord] = []
         self._in_flight: SendRecord | None = None  # status reports may come mid-send
+        self._link = SerialLink(port, baudrate=baudrate, timeout=0.2)
         self._channel: AtChannel | None = None
         self._lock = threading.Lock()
         self._reference = random.randrange(256)  # concatenation reference, per message
@@ -196,20 +196,16 @@ class GsmModem:
             self._drop()
 
     def _drop(self) -> None:
-        if self._channel is not None:
-            with contextlib.suppress(Exception):
-                self._channel.port.close()
+        self._link.close()
         self._channel = None
 
     def _ensure_open(self) -> AtChannel:
         if self._channel is None:
-            serial_port = open_serial(self.port, baudrate=self.baudrate, timeout=0.2)
-            channel = AtChannel(serial_port, on_urc=self._handle_urc)
+            channel = AtChannel(self._link.open(), on_urc=self._handle_urc)
             try:
                 self._initialise(channel)
             except BaseException:
-                with contextlib.suppress(Exception):
-                    serial_port.close()
+                self._link.close()
                 raise
             self._channel = channel
         return self._channel

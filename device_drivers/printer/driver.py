@@ -12,13 +12,13 @@ import contextlib
 import logging
 import os
 import select
-import termios
 import time
 from collections.abc import Callable, Iterator
 
 import serial
 
 from device_drivers.base import (
+    PORT_ERRORS,
     DeviceError,
     DeviceTimeout,
     DeviceUnavailable,
@@ -31,9 +31,6 @@ from device_drivers.printer import status as st
 from device_drivers.printer.receipt import Receipt, build_receipt
 
 logger = logging.getLogger(__name__)
-
-# A pulled USB-serial adapter surfaces as any of these, depending on the call that hits it.
-PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
 class PaperOut(DeviceError):

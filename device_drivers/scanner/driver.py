@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import collections
 import logging
-import threading
 import time
-
-import serial
 
 from device_drivers.base import (
     DeviceError,
     DeviceUnavailable,
     Health,
     ScannedCode,
-    open_serial,
+    SerialLink,
     register_driver,
     traffic,
 )
@@ -81,26 +78,14 @@ class SerialScanner:
         )
         self.rejections: collections.deque[Rejected] = collections.deque(maxlen=20)
         self._codes: collections.deque[ScannedCode] = collections.deque()
-        self._serial: serial.Serial | None = None
-        self._lock = threading.RLock()
+        self._link = SerialLink(port, baudrate=baudrate, timeout=0.02, unplugged=_UNPLUGGED)
 
     def open(self) -> None:
         """Open the port now (otherwise on first use, and again after an unplug)."""
-        with self._lock:
-            if self._serial is None:
-                try:
-                    self._serial = open_serial(self.port, baudrate=self.baudrate, timeout=0.02)
-                except DeviceUnavailable as exc:
-                    raise DeviceUnavailable(_UNPLUGGED, detail=exc.detail) from exc
+        self._link.open()
 
     def close(self) -> None:
-        with self._lock:
-            port, self._serial = self._serial, None
-            if port is not None:
-                try:
-                    port.close()
-                except (serial.SerialException, OSError):
-                    logger.debug("closing %s failed", self.port, exc_info=True)
+        self._link.close()
 
     def __enter__(self) -> SerialScanner:
         return self
@@ -130,14 +115,11 @@ class SerialScanner:
 
         Raises `DeviceUnavailable` when the scanner is unplugged; the next call reopens it.
         """
-        with self._lock:
+        with self._link.lock:
             if self._codes:
                 return self._codes.popleft()
-            self.open()
-            port = self._serial
-            assert port is not None
-            deadline = time.monotonic() + timeout
-            try:
+            with self._link.io() as port:
+                deadline = time.monotonic() + timeout
                 if self.trigger:
                     port.write(self.trigger_on)
                 try:
@@ -154,8 +136,5 @@ class SerialScanner:
                         if now >= deadline:
                             return None
                 finally:
-                    if self.trigger and self._serial is not None:
+                    if self.trigger:
                         port.write(self.trigger_off)
-            except (serial.SerialException, OSError) as exc:
-                self.close()
-                raise DeviceUnavailable(_UNPLUGGED, detail=f"{self.port}: {exc}") from exc
