@@ -176,8 +176,8 @@ class ApplicationService:
             "supplement_officer": None, "assigned_officer": None, "deadline": None,
         }
         self.store.insert_application(row)
-        self.record_transition(row, Action.RECEIVE, SYSTEM, {}, now)
-        return self._queue_ack(station, self._stored_ack(self.store.application(app_id)), now)
+        row = self.record_transition(row, Action.RECEIVE, SYSTEM, {}, now)
+        return self._queue_ack(station, self._stored_ack(row), now)
 
     def _stored_ack(self, row: dict) -> m.ApplicationAck:
         return m.ApplicationAck(application_id=uuid.UUID(row["id"]), result=m.AckResult.STORED,
@@ -219,10 +219,14 @@ class ApplicationService:
             changes["assigned_officer"] = row["supplement_officer"]
         elif actor.role in ("officer", "head") and not row.get("assigned_officer"):
             changes["assigned_officer"] = actor.name
-        clock = self.clock(row["id"], row["service_code"], now)
-        changes["deadline"] = clock.deadline.isoformat() if clock.deadline else None
-        self.store.update_application(row["id"], changes)
-        row = {**row, **changes}
+        # The clock starts at acceptance: nothing to compute for a case just received.
+        clock = self.clock(row["id"], row["service_code"], now) if current else None
+        deadline = clock.deadline if clock else None
+        changes["deadline"] = deadline.isoformat() if deadline else None
+        changes = {k: v for k, v in changes.items() if row.get(k) != v}
+        if changes:
+            self.store.update_application(row["id"], changes)
+            row = {**row, **changes}
 
         item = self.find_item(row["service_code"])
         item_name = item.name if item else row["service_code"]
@@ -234,7 +238,7 @@ class ApplicationService:
             application_id=uuid.UUID(row["id"]), case_number=row["case_number"], seq=seq,
             code=int(step.code), label=step.code.label, at=now,
             note=str(step.payload.get("note") or step.payload.get("reason") or "")[:2000],
-            materials=materials, deadline=clock.deadline)
+            materials=materials, deadline=deadline)
         self.store.queue_outgoing(self.topics.station(Kind.STATUS, row["station"]),
                                   m.encode(status), at=_iso(now))
         text = status_text(step.code, item_name, row["case_number"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -97,11 +98,26 @@ class Store:
                                   [case_number]))
         return rows[0] if rows else None
 
+    # The intake path writes with plain statements: sqlite-utils' table helpers introspect
+    # the schema on every call, which cost more than the writes themselves.
     def insert_application(self, row: dict) -> None:
-        self.db["applications"].insert(row)
+        self._insert("applications", row)
 
     def update_application(self, application_id: str, changes: dict) -> None:
-        self.db["applications"].update(application_id, changes)
+        for column in changes:
+            _check_column(column)
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        self.db.execute(f"UPDATE applications SET {assignments} WHERE id = ?",
+                        [*changes.values(), application_id])
+
+    def _insert(self, table: str, row: dict) -> int:
+        for column in row:
+            _check_column(column)
+        columns = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        cursor = self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+                                 list(row.values()))
+        return cursor.lastrowid
 
     def list_applications(self, *, department: str | None = None, state: int | None = None,
                           station: str | None = None, limit: int = 100,
@@ -141,7 +157,7 @@ class Store:
         seq = self.db.execute(
             "SELECT coalesce(max(seq), 0) + 1 FROM events WHERE application_id = ?",
             [application_id]).fetchone()[0]
-        self.db["events"].insert({
+        self._insert("events", {
             "application_id": application_id, "seq": seq, "code": code, "action": action,
             "actor": actor, "role": role, "at": at.isoformat(), "payload_json": _json(payload),
         })
@@ -176,7 +192,7 @@ class Store:
     def insert_rejection(self, *, at: str, topic: str, station: str | None,
                          message_id: str | None, sha256: str | None, reasons: list[dict],
                          payload: bytes | None) -> None:
-        self.db["rejections"].insert({
+        self._insert("rejections", {
             "at": at, "topic": topic, "station": station, "message_id": message_id,
             "sha256": sha256, "reasons_json": _json(reasons),
             "payload": (payload or b"")[:65536],
@@ -223,7 +239,7 @@ class Store:
     # SMS -------------------------------------------------------------------------------
     def queue_sms(self, *, application_id: str, event_seq: int, phone: str, text: str,
                   at: str) -> None:
-        self.db["sms"].insert({
+        self._insert("sms", {
             "application_id": application_id, "event_seq": event_seq, "phone": phone,
             "text": text, "created_at": at, "next_attempt_at": at,
         })
@@ -264,6 +280,15 @@ class Store:
     def station(self, sid: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM stations WHERE sid = ?", [sid]))
         return rows[0] if rows else None
+
+
+_COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _check_column(name: str) -> None:
+    """Column names are spliced into SQL: only plain identifiers pass."""
+    if not _COLUMN.match(name):
+        raise ValueError(f"not a column name: {name!r}")
 
 
 def _storage_error(exc: sqlite3.OperationalError) -> StorageError:
