@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from hub.blobs import BlobRejected, BlobStore
 from hub.db import StorageError
 from hub.db.repositories import Store
-from hub.service import ApplicationService
+from hub.service import ActionRefused, ApplicationService
 from protocols import messages as m
 from protocols.mqtt import Message, MqttEndpoint
 from protocols.topics import Kind, Topic, TopicError, Topics
@@ -227,6 +227,13 @@ class Ingest:
             ids = [str(i) for i in env.data.params.get("application_ids", [])][:1000]
             response = m.Response(request_id=env.id, status="ok",
                                   data=self.service.sync(topic.station, ids, now))
+        elif topic.action == "progress":
+            try:
+                response = m.Response(request_id=env.id, status="ok",
+                                      data=self.service.progress(topic.station,
+                                                                 env.data.params))
+            except ActionRefused as exc:
+                response = m.Response(request_id=env.id, status="error", error=exc.reason)
         else:
             response = m.Response(request_id=env.id, status="error",
                                   error=f"unknown request {topic.action!r}")

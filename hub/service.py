@@ -28,7 +28,13 @@ from hub.workflow import (
 )
 from protocols import messages as m
 from protocols.catalog import Catalog, ServiceItem, UnknownCategory, UnknownItem
-from protocols.identity import InvalidIdNumber, is_valid_mobile, parse_id_number
+from protocols.identity import (
+    InvalidIdNumber,
+    is_valid_mobile,
+    mask_id_number,
+    mask_name,
+    parse_id_number,
+)
 from protocols.topics import Kind, Topics
 
 logger = logging.getLogger(__name__)
@@ -49,8 +55,10 @@ class Actor:
     """Who acts: an officer of a department, a station, or the hub itself."""
 
     name: str
-    role: str  # station | officer | head | system | admin
+    role: str  # station | officer | head | town | technician | system | admin
     department: str | None = None
+    town: str | None = None  # a town officer's town (first 9 digits of station ids)
+    station: str | None = None  # a station officer's station
 
 
 SYSTEM = Actor("hub", "system")
@@ -270,6 +278,40 @@ class ApplicationService:
             ],
             "unknown": [i for i in ids if i not in rows],
         }
+
+    # progress lookup at the station ----------------------------------------------------
+    def progress(self, station: str, params: dict) -> dict:
+        """`request/progress`: the applications of one person (`id_number`) or one case
+        (`case_number` / `receipt_number`) filed at this station, each with its timeline.
+        Names and ID numbers are masked: the answer travels to a public screen."""
+        keys = {k: str(params[k]) for k in ("id_number", "case_number", "receipt_number")
+                if params.get(k)}
+        if not keys:
+            raise ActionRefused("请刷身份证或扫描回执上的二维码", status=400)
+        rows = self.store.applications_at_station(station, **keys)
+        out = []
+        for row in rows:
+            item = self.find_item(row["service_code"])
+            names = {mat.code: mat.name for mat in item.materials} if item else {}
+            events = []
+            for event in self.store.events(row["id"]):
+                payload = event.payload
+                events.append({
+                    "seq": event.seq, "code": event.code,
+                    "label": Lifecycle(event.code).label, "at": event.at,
+                    "note": str(payload.get("note") or payload.get("reason") or "")[:500],
+                    "materials": [names.get(c, c) for c in payload.get("materials") or []],
+                })
+            out.append({
+                "application_id": row["id"], "case_number": row["case_number"],
+                "receipt_number": row["receipt_number"], "service_code": row["service_code"],
+                "service_name": item.name if item else row["service_code"],
+                "applicant_name": mask_name(row["applicant_name"]),
+                "applicant_id_number": mask_id_number(row["applicant_id_number"]),
+                "state": row["state"], "label": Lifecycle(row["state"]).label,
+                "deadline": row["deadline"], "events": events,
+            })
+        return {"applications": out}
 
 
 def today_in_china(now: datetime | None = None) -> date:

@@ -16,20 +16,8 @@ def _station_dir(args) -> Path:
     return Path(args.data or f"var/kiosk-{args.station}")
 
 
-def _catalog(uploader, data_dir: Path, wait: float):
-    """The catalog the hub publishes (retained), cached for offline filing."""
-    from protocols import messages as m
-    from protocols.topics import Kind
-
-    cache = data_dir / "catalog.json"
-    if uploader.catalog_received.wait(wait) and uploader.catalog_payload:
-        cache.write_bytes(uploader.catalog_payload)
-    if not cache.exists():
-        return None
-    return m.decode(Kind.CATALOG, cache.read_bytes()).data.to_catalog()
-
-
 def _submit(args) -> int:
+    from kiosk.catalog_cache import load_catalog
     from kiosk.outbox import Outbox
     from kiosk.uploader import Uploader
     from protocols import messages as m
@@ -45,7 +33,7 @@ def _submit(args) -> int:
     outbox = Outbox(data_dir, args.station)
     uploader = Uploader(outbox, args.mqtt).start()
     try:
-        catalog = _catalog(uploader, data_dir, args.catalog_wait)
+        catalog = load_catalog(uploader, data_dir, args.catalog_wait)
         if catalog is None:
             print("还没有收到事项目录，请先连上中心网络再办理", file=sys.stderr)
             return 2

@@ -144,6 +144,21 @@ class Store:
             f"SELECT * FROM applications WHERE station = ? AND id IN ({marks})",
             [station, *ids]))
 
+    def applications_at_station(self, station: str, *, id_number: str | None = None,
+                                case_number: str | None = None,
+                                receipt_number: str | None = None,
+                                limit: int = 20) -> list[dict]:
+        """One person's (or one case's) applications filed at a station, newest first."""
+        where, args = ["station = ?"], [station]
+        for column, value in (("applicant_id_number", id_number), ("case_number", case_number),
+                              ("receipt_number", receipt_number)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        return list(self.db.query(
+            f"SELECT * FROM applications WHERE {' AND '.join(where)} "
+            "ORDER BY received_at DESC LIMIT ?", [*args, limit]))
+
     def next_case_sequence(self, key: str) -> int:
         self.db.execute(
             "INSERT INTO case_sequences (key, last) VALUES (?, 1) "
