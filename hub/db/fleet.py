@@ -1,0 +1,168 @@
+"""Queries of the fleet: station registry, broker accounts, enrolment, signed
+configurations and their reports, availability history. Beside `repositories.py` so all
+SQL stays in `hub.db`."""
+
+from __future__ import annotations
+
+import json
+
+from hub.db.repositories import Store
+
+
+class FleetStore(Store):
+    # broker accounts --------------------------------------------------------------------
+    def upsert_account(self, username: str, role: str, password_hash: str, at: str) -> None:
+        self.db["broker_accounts"].upsert(
+            {
+                "username": username,
+                "role": role,
+                "password_hash": password_hash,
+                "created_at": at,
+            },
+            pk="username",
+        )
+
+    def account(self, username: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM broker_accounts WHERE username = ?", [username]))
+        return rows[0] if rows else None
+
+    def active_accounts(self) -> list[dict]:
+        """Accounts that may log in: the hub's and every station not revoked."""
+        return list(
+            self.db.query(
+                "SELECT a.username, a.role, a.password_hash, f.sid FROM broker_accounts a"
+                " LEFT JOIN fleet_stations f ON f.username = a.username"
+                " WHERE a.role = 'hub' OR (f.sid IS NOT NULL AND f.revoked_at IS NULL)"
+                " ORDER BY a.role, a.username"
+            )
+        )
+
+    # registry ---------------------------------------------------------------------------
+    def insert_fleet_station(self, row: dict) -> None:
+        self.db["fleet_stations"].insert(row)
+
+    def fleet_station(self, sid: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM fleet_stations WHERE sid = ?", [sid]))
+        return rows[0] if rows else None
+
+    def fleet_station_by_token(self, token_hash: str) -> dict | None:
+        rows = list(
+            self.db.query("SELECT * FROM fleet_stations WHERE enrol_token_hash = ?", [token_hash])
+        )
+        return rows[0] if rows else None
+
+    def set_enrolment(
+        self, sid: str, token_hash: str | None, sealed: str | None, expires_at: str | None
+    ) -> None:
+        self.db.execute(
+            "UPDATE fleet_stations SET enrol_token_hash = ?, enrol_sealed_password = ?,"
+            " enrol_expires_at = ? WHERE sid = ?",
+            [token_hash, sealed, expires_at, sid],
+        )
+
+    def mark_enrolled(self, sid: str, at: str) -> None:
+        self.db.execute(
+            "UPDATE fleet_stations SET enrolled_at = ?, enrol_token_hash = NULL,"
+            " enrol_sealed_password = NULL, enrol_expires_at = NULL WHERE sid = ?",
+            [at, sid],
+        )
+
+    def revoke_fleet_station(self, sid: str, at: str) -> None:
+        self.db.execute(
+            "UPDATE fleet_stations SET revoked_at = ?, enrol_token_hash = NULL,"
+            " enrol_sealed_password = NULL WHERE sid = ?",
+            [at, sid],
+        )
+
+    def set_station_password(self, sid: str, password_hash: str) -> None:
+        self.db.execute(
+            "UPDATE broker_accounts SET password_hash = ? WHERE username ="
+            " (SELECT username FROM fleet_stations WHERE sid = ?)",
+            [password_hash, sid],
+        )
+
+    # configurations ---------------------------------------------------------------------
+    def latest_config(self, sid: str) -> dict | None:
+        rows = list(
+            self.db.query(
+                "SELECT * FROM station_configs WHERE sid = ? ORDER BY version DESC LIMIT 1", [sid]
+            )
+        )
+        return rows[0] if rows else None
+
+    def insert_config(self, row: dict) -> None:
+        self.db["station_configs"].insert(row)
+
+    def upsert_config_report(
+        self, sid: str, version: int, state: str, errors: list[str], at: str
+    ) -> None:
+        self.db["config_reports"].upsert(
+            {
+                "sid": sid,
+                "version": version,
+                "state": state,
+                "errors": json.dumps(errors, ensure_ascii=False),
+                "at": at,
+            },
+            pk="sid",
+        )
+
+    def config_report(self, sid: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM config_reports WHERE sid = ?", [sid]))
+        return rows[0] if rows else None
+
+    # availability -----------------------------------------------------------------------
+    def record_heartbeat(self, sid: str, at: str, skew: float | None) -> None:
+        self.db.execute(
+            "UPDATE stations SET heartbeat_at = ?, clock_skew_s = ? WHERE sid = ?", [at, skew, sid]
+        )
+
+    def fleet_overview(self, town: str | None = None) -> list[dict]:
+        where, args = ("WHERE f.town = ?", [town]) if town else ("", [])
+        return list(
+            self.db.query(
+                "SELECT f.sid, f.name, f.town, f.enrolled_at, f.revoked_at,"
+                " s.state, s.software, s.config_version, s.outbox_pending, s.last_seen,"
+                " s.heartbeat_at, s.clock_skew_s,"
+                " c.version AS desired_version, r.state AS config_state,"
+                " r.version AS reported_version,"
+                " r.errors AS config_errors"
+                " FROM fleet_stations f"
+                " LEFT JOIN stations s ON s.sid = f.sid"
+                " LEFT JOIN (SELECT sid, max(version) AS version FROM station_configs"
+                "   GROUP BY sid) c"
+                "   ON c.sid = f.sid"
+                " LEFT JOIN config_reports r ON r.sid = f.sid"
+                f" {where} ORDER BY f.sid",
+                args,
+            )
+        )
+
+    def device_states(self, sid: str) -> list[dict]:
+        return list(
+            self.db.query(
+                "SELECT device, state, code, message, updated_at FROM device_states"
+                " WHERE sid = ? ORDER BY device",
+                [sid],
+            )
+        )
+
+    def last_availability(self, sid: str) -> str | None:
+        row = self.db.execute(
+            "SELECT availability FROM station_history WHERE sid = ? ORDER BY id DESC LIMIT 1", [sid]
+        ).fetchone()
+        return row[0] if row else None
+
+    def append_history(self, sid: str, at: str, availability: str, detail: str = "") -> None:
+        self.db["station_history"].insert(
+            {"sid": sid, "at": at, "availability": availability, "detail": detail}
+        )
+
+    def history(self, sid: str, limit: int = 100) -> list[dict]:
+        return list(
+            self.db.query(
+                "SELECT at, availability, detail FROM station_history WHERE sid = ?"
+                " ORDER BY id DESC LIMIT ?",
+                [sid, limit],
+            )
+        )
