@@ -131,7 +131,9 @@ class MqttEndpoint:
             protocol=paho.MQTTv5,
             manual_ack=manual_ack,
         )
-        client.max_inflight_messages_set(1000)
+        # paho walks its whole in-flight table on every PUBACK: a window of 100 keeps the
+        # pipe full without that walk dominating (1000 was measurably slower).
+        client.max_inflight_messages_set(100)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(*reconnect_delay)
         user = username or self.broker.username
