@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 
 from device_drivers.base import DeviceError, create_driver
 from device_drivers.idcard.driver import BAUD_RATES
 from device_drivers.idcard.sim import FAULTS, IdCardSimulator, load_cards, sample_cards
+from device_drivers.sim.serve import serve
 from protocols.identity import mask_id_number, mask_name
 
 NO_CARD_EXIT = 2
@@ -37,18 +36,6 @@ def register_devices(sub) -> None:
     p.set_defaults(func=run_devices)
 
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_sim(args) -> int:
     """Start the simulator, print its port and answer until Ctrl-C or SIGTERM."""
     try:
@@ -64,29 +51,19 @@ def run_sim(args) -> int:
         sim.place(args.card)
     for fault in args.fault:
         sim.inject(fault)
-    with sim:
-        print(sim.port, flush=True)
-        threading.Thread(
-            target=_console, args=(sim,), name="idcard-sim-console", daemon=True
-        ).start()
-        _wait_for_signal()
-    return 0
+    return serve(sim, on_line=lambda line: _console(sim, line))
 
 
 CONSOLE_HELP = "命令：place N | remove | fault 故障名 | clear [故障名] | unplug | replug | list"
 
 
-def _console(sim: IdCardSimulator, lines=None) -> None:
-    """Technician commands typed on standard input while the simulator runs."""
-    for line in lines if lines is not None else sys.stdin:
-        words = line.split()
-        if not words:
-            continue
-        try:
-            reply = _command(sim, words)
-        except (ValueError, IndexError) as exc:
-            reply = f"{exc}；{CONSOLE_HELP}"
-        print(reply, file=sys.stderr, flush=True)
+def _console(sim: IdCardSimulator, line: str) -> None:
+    """One technician command typed on standard input while the simulator runs."""
+    try:
+        reply = _command(sim, line.split())
+    except (ValueError, IndexError) as exc:
+        reply = f"{exc}；{CONSOLE_HELP}"
+    print(reply, file=sys.stderr, flush=True)
 
 
 def _command(sim: IdCardSimulator, words: list[str]) -> str:

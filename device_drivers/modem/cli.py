@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from device_drivers.base import DeviceError, create_driver
 from device_drivers.modem.driver import mask_number
 from device_drivers.modem.sim import FAULTS, ModemSimulator
+from device_drivers.sim.serve import serve
 
 
 def register_sim(sub) -> None:
@@ -27,21 +26,19 @@ def register_devices(sub) -> None:
 
 
 def run_sim(args) -> int:
-    sim = ModemSimulator(link=args.link)
-    with sim:
-        if args.fault:
-            sim.set_fault(args.fault)
-        print(sim.port, flush=True)
-        shown = 0
-        try:
-            while True:
-                time.sleep(0.3)
-                messages = sim.texts()
-                for number, text in messages[shown:]:
-                    print(f"已发送给 {mask_number(number)}：{text}", flush=True)
-                shown = len(messages)
-        except KeyboardInterrupt:
-            return 0
+    """Start the simulator, print its port and every message it sends, until Ctrl-C or
+    SIGTERM."""
+    sim = ModemSimulator(link=args.link, fault=args.fault)
+    shown = 0
+
+    def show_sent() -> None:
+        nonlocal shown
+        messages = sim.texts()
+        for number, text in messages[shown:]:
+            print(f"已发送给 {mask_number(number)}：{text}", flush=True)
+        shown = len(messages)
+
+    return serve(sim, tick=show_sent, every=0.3)
 
 
 def run_sms(args) -> int:

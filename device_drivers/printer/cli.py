@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from device_drivers.base import DeviceError, create_driver
 from device_drivers.printer.encoding import FONT_SETS
 from device_drivers.printer.receipt import Receipt
 from device_drivers.printer.sim import FAULTS, PrinterSimulator
+from device_drivers.sim.serve import serve
 
 
 def register_sim(sub) -> None:
@@ -38,20 +38,18 @@ def register_devices(sub) -> None:
 
 
 def run_sim(args) -> int:
-    sim = PrinterSimulator(link=args.link)
-    with sim:
-        if args.fault:
-            sim.set_fault(args.fault)
-        print(sim.port, flush=True)
-        seen = 0
-        try:
-            while True:
-                time.sleep(0.5)
-                if len(sim.received) != seen:
-                    seen = len(sim.received)
-                    print(f"已收到 {seen} 字节", flush=True)
-        except KeyboardInterrupt:
-            return 0
+    """Start the simulator, print its port and how many job bytes it has received, until
+    Ctrl-C or SIGTERM."""
+    sim = PrinterSimulator(link=args.link, fault=args.fault)
+    seen = 0
+
+    def show_received() -> None:
+        nonlocal seen
+        if len(sim.received) != seen:
+            seen = len(sim.received)
+            print(f"已收到 {seen} 字节", flush=True)
+
+    return serve(sim, tick=show_received)
 
 
 def sample_receipt(now: dt.datetime | None = None) -> Receipt:

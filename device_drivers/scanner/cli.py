@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from device_drivers.base import DeviceError, create_driver
 from device_drivers.scanner.protocol import SUFFIXES
 from device_drivers.scanner.sim import ScannerSimulator
+from device_drivers.sim.serve import serve
 
 NO_CODE_EXIT = 2
 
@@ -47,30 +46,16 @@ def run_sim(args) -> int:
             print(f"码文件无法读取：{exc}", file=sys.stderr)
             return 1
         codes = [line for line in text.splitlines() if line.strip()]
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sim = ScannerSimulator(args.suffix, link=args.link, trigger=args.trigger)
-    try:
-        with sim:
-            print(sim.port, flush=True)
+    pending = iter(codes)
 
-            def typed() -> None:
-                for line in sys.stdin:
-                    if line.strip():
-                        sim.scan(line.rstrip("\r\n"))
+    def scan_next() -> None:
+        code = next(pending, None)
+        if code is not None:
+            sim.scan(code)
 
-            threading.Thread(target=typed, name="scanner-stdin", daemon=True).start()
-            for code in codes:
-                if stop.wait(args.interval):
-                    break
-                sim.scan(code)
-            while not stop.wait(0.5):
-                pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0
+    # A zero interval would leave the idle wait spinning once the file is done.
+    return serve(sim, on_line=sim.scan, tick=scan_next, every=max(args.interval, 0.01))
 
 
 def run_devices(args) -> int:
