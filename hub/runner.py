@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import secrets
+import signal
+import threading
 from pathlib import Path
 
 import uvicorn
@@ -111,14 +113,27 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
                      storage_problem=lambda: ingest.storage_problem)
     server = uvicorn.Server(uvicorn.Config(app, host=http_host, port=http_port,
                                            log_level="warning", access_log=False))
+    # The web server runs on a thread of its own so that SIGTERM/SIGINT land here and the
+    # hub can say `stopped` before it exits (uvicorn re-raises a signal it captured, which
+    # would end the process before the MQTT goodbye).
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    web = threading.Thread(target=server.run, name="hub-web", daemon=True)
     ingest.start()
     sms.start()
     endpoint.start()
+    web.start()
     print(f"cunban hub: http://{http_host}:{http_port}/  broker {endpoint.broker.host}:"
           f"{endpoint.broker.port}  data {data.root}  catalog {catalog.version}", flush=True)
     try:
-        server.run()
+        while not stop.wait(0.5):
+            if not web.is_alive():
+                logger.error("the web server stopped; shutting the hub down")
+                break
     finally:
+        server.should_exit = True
+        web.join(timeout=10)
         endpoint.stop()
         ingest.stop()
         sms.stop()
