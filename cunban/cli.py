@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = (
     "cunban.protocol_cli",
     "hub.cli",
+    "hub.web.cli",
     "hub.catalog.cli",
     "kiosk.cli",
     "device_drivers.cli",

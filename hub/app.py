@@ -18,10 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.auth import in_scope, scope_of
+from hub.blobs import BlobStore
 from hub.calendar import WorkCalendar
 from hub.db import StorageError
-from hub.db.repositories import Store
+from hub.db.web import WebStore
 from hub.service import ActionRefused, Actor, ApplicationService
+from hub.web import mount_web
 from hub.workflow import Action, Lifecycle
 from protocols.catalog import Catalog, CatalogSnapshot
 from protocols.identity import mask_id_number, mask_name, mask_phone
@@ -59,23 +62,22 @@ def create_app(
     authenticate: Callable[[Request], Actor],
     broker_connected: Callable[[], bool] = lambda: False,
     storage_problem: Callable[[], str | None] = lambda: None,
+    blobs: BlobStore | None = None,
 ) -> FastAPI:
     app = FastAPI(title="村办 Cunban hub", version="0.1.0")
 
-    def store() -> Iterator[Store]:
-        s = Store(db_path)
+    def store() -> Iterator[WebStore]:
+        s = WebStore(db_path)
         try:
             yield s
         finally:
             s.close()
 
-    def service(s: Store = Depends(store)) -> ApplicationService:
+    def service(s: WebStore = Depends(store)) -> ApplicationService:
         return ApplicationService(s, catalog, calendar, topics)
 
     def visible(row: dict | None, actor: Actor) -> dict:
-        if row is None:
-            raise HTTPException(404, "没有找到这个办件")
-        if actor.role in ("officer", "head") and row["department"] != actor.department:
+        if row is None or not in_scope(row, actor):
             raise HTTPException(404, "没有找到这个办件")
         return row
 
@@ -90,7 +92,7 @@ def create_app(
         return JSONResponse({"detail": exc.message}, status_code=503)
 
     @app.get("/api/health")
-    def health(s: Store = Depends(store)):
+    def health(s: WebStore = Depends(store)):
         body = {"database": s.ping(), "broker": broker_connected(),
                 "storage_problem": storage_problem()}
         ok = body["database"] and body["broker"] and not body["storage_problem"]
@@ -103,10 +105,14 @@ def create_app(
     @app.get("/api/applications")
     def list_applications(state: int | None = None, station: str | None = None,
                           limit: int = 100, offset: int = 0,
-                          actor: Actor = Depends(authenticate), s: Store = Depends(store)):
-        department = actor.department if actor.role in ("officer", "head") else None
-        rows = s.list_applications(department=department, state=state, station=station,
-                                   limit=max(1, min(limit, 500)), offset=max(0, offset))
+                          actor: Actor = Depends(authenticate), s: WebStore = Depends(store)):
+        scope = scope_of(actor)
+        if scope is None:
+            raise HTTPException(403, "您的角色不能查看办件")
+        filters = {**{k: v for k, v in (("state", state), ("station", station)) if v is not None},
+                   **scope}
+        rows = s.queue(filters, open_only=False, limit=max(1, min(limit, 500)),
+                       offset=max(0, offset))
         return {"applications": [_public_application(r) for r in rows]}
 
     @app.get("/api/applications/{application_id}")
@@ -134,4 +140,6 @@ def create_app(
             raise HTTPException(exc.status, exc.reason) from None
         return _public_application(row)
 
+    mount_web(app, db_path=db_path, catalog=catalog, calendar=calendar, topics=topics,
+              blobs=blobs or BlobStore(Path(db_path).parent / "blobs"))
     return app

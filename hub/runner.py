@@ -19,7 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from hub.app import create_app
-from hub.auth import TokenAuth
+from hub.auth import SessionAuth, TokenAuth
 from hub.blobs import BlobStore
 from hub.calendar import WorkCalendar
 from hub.catalog import load_catalog
@@ -108,7 +108,7 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
     ingest.attach(endpoint)
     sms = SmsDispatcher(Store(data.db), notifier or SpoolNotifier(data.sms_spool))
     app = create_app(db_path=data.db, catalog=catalog, calendar=calendar, topics=topics,
-                     authenticate=TokenAuth(data.tokens),
+                     authenticate=SessionAuth(data.db, fallback=TokenAuth(data.tokens)),
                      broker_connected=endpoint.connected.is_set,
                      storage_problem=lambda: ingest.storage_problem)
     server = uvicorn.Server(uvicorn.Config(app, host=http_host, port=http_port,
