@@ -41,6 +41,9 @@ URC_NOISE = (
 class ModemSimulator(PtySimulator):
     """`sent` holds every accepted PDU decoded; `texts()` joins concatenated parts."""
 
+    device = "modem"
+    FAULTS = FAULTS
+
     def __init__(self, link: str | None = None, fault: str | None = None) -> None:
         super().__init__(link)
         self.echo = True
@@ -59,18 +62,11 @@ class ModemSimulator(PtySimulator):
         if fault:
             self.set_fault(fault)
 
-    def set_fault(self, fault: str) -> None:
-        """Switch one fault on by name (see `FAULTS`)."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown modem fault {fault!r}; one of {', '.join(FAULTS)}")
-        if fault == "unplug":
-            self.unplug()
-        elif fault == "silent":
-            self.silent = True
-        elif fault == "flaky":
+    def _switch_on(self, fault: str) -> None:
+        if fault == "flaky":
             self.flaky_failures = 2
         else:
-            setattr(self, fault, True)
+            super()._switch_on(fault)
 
     def texts(self) -> list[tuple[str, str]]:
         """(number, text) per message, concatenated parts joined in sequence order."""

@@ -51,6 +51,9 @@ def status_answer(
 class PrinterSimulator(PtySimulator):
     """Subclass of `PtySimulator`; `received` holds every job byte (no status requests)."""
 
+    device = "printer"
+    FAULTS = FAULTS
+
     def __init__(self, link: str | None = None, fault: str | None = None) -> None:
         super().__init__(link)
         self.paper_out = self.near_end = self.cover_open = False
@@ -61,17 +64,6 @@ class PrinterSimulator(PtySimulator):
         self._changed = threading.Condition()
         if fault:
             self.set_fault(fault)
-
-    def set_fault(self, fault: str) -> None:
-        """Switch one fault on by name (see `FAULTS`)."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown printer fault {fault!r}; one of {', '.join(FAULTS)}")
-        if fault == "unplug":
-            self.unplug()
-        elif fault == "silent":
-            self.silent = True
-        else:
-            setattr(self, fault, True)
 
     def clear_faults(self) -> None:
         self.paper_out = self.near_end = self.cover_open = False

@@ -24,7 +24,14 @@ logger = logging.getLogger(__name__)
 
 
 class PtySimulator:
-    """Subclass and implement `on_bytes(data)`; call `send(data)` to answer."""
+    """Subclass and implement `on_bytes(data)`; call `send(data)` to answer.
+
+    A subclass with faults of its own names them in `FAULTS` (with "silent" and "unplug")
+    and keeps each as a boolean attribute of that name, so `set_fault` switches it on.
+    """
+
+    device = "device"  # named in the error for an unknown fault
+    FAULTS: tuple[str, ...] = ("silent", "unplug")
 
     def __init__(self, link: str | None = None) -> None:
         self.link = link
@@ -70,6 +77,22 @@ class PtySimulator:
         with self._lock:
             self._open_pty()
             self.unplugged = False
+
+    def set_fault(self, fault: str) -> None:
+        """Switch one fault on by name (see `FAULTS`)."""
+        if fault not in self.FAULTS:
+            raise ValueError(
+                f"unknown {self.device} fault {fault!r}; one of {', '.join(self.FAULTS)}"
+            )
+        if fault == "unplug":
+            self.unplug()
+        elif fault == "silent":
+            self.silent = True
+        else:
+            self._switch_on(fault)
+
+    def _switch_on(self, fault: str) -> None:
+        setattr(self, fault, True)
 
     # I/O -------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:

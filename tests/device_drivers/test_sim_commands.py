@@ -1,5 +1,5 @@
 """`cunban sim modem` and `cunban sim printer` as a technician runs them: the port on the
-first line, what the simulator saw after it, a clean stop on SIGTERM."""
+first line, what the simulator saw after it, a clean stop on SIGTERM; faults by name."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from device_drivers.base import create_driver
 from device_drivers.modem.driver import GsmModem  # noqa: F401  (registers modem.at)
+from device_drivers.modem.sim import ModemSimulator
 from device_drivers.printer.driver import escpos_serial  # noqa: F401  (registers it)
 from device_drivers.printer.receipt import Receipt
+from device_drivers.printer.sim import PrinterSimulator
 
 # `cunban sim <kind> …` with only that driver's commands loaded (no OpenCV start-up).
 SIM_SCRIPT = """
@@ -84,3 +88,14 @@ def test_sim_printer_started_with_paper_out_reports_paper_out(tmp_path):
     finally:
         code = stop_sim(proc)
     assert code == 0
+
+
+def test_a_simulator_refuses_an_unknown_fault_and_names_the_known_ones():
+    with PrinterSimulator() as printer, ModemSimulator() as modem:
+        with pytest.raises(ValueError, match=r"unknown printer fault 'jam'; one of paper_out"):
+            printer.set_fault("jam")
+        with pytest.raises(ValueError, match=r"unknown modem fault 'jam'; one of sim_missing"):
+            modem.set_fault("jam")
+        modem.set_fault("flaky")
+        printer.set_fault("silent")
+        assert modem.flaky_failures == 2 and printer.silent and not modem.silent
