@@ -12,7 +12,6 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,12 +111,11 @@ def mount_web(app: FastAPI, *, db_path: Path | str, catalog: Catalog, calendar: 
     track_failures: dict[str, list[float]] = {}
     app.mount("/static", StaticFiles(packages=[("hub.web", "static")]), name="static")
 
-    def open_store() -> Iterator[WebStore]:
-        s = WebStore(db_path)
+    def catalog_item(code: str) -> ServiceItem | None:
         try:
-            yield s
-        finally:
-            s.close()
+            return catalog.item(code)
+        except KeyError:
+            return None
 
     def page_of(request: Request, store: WebStore) -> Page:
         lang = request.cookies.get("lang")
@@ -462,7 +460,14 @@ def mount_web(app: FastAPI, *, db_path: Path | str, catalog: Catalog, calendar: 
                 if spec.kind == "names":
                     continue
                 if spec.kind == "codes":
-                    values = [v for v in form.get(spec.name, []) if v.strip()]
+                    values = [v.strip() for v in form.get(spec.name, []) if v.strip()]
+                    item = catalog_item(row["service_code"])
+                    known = {mat.code for mat in item.materials} if item else set()
+                    unknown = [v for v in values if v not in known]
+                    if unknown:
+                        return case_page(page, session, store, row, status=409,
+                                         error=page.t("unknown_material",
+                                                      codes="、".join(unknown)[:200]))
                     if values:
                         payload[spec.name] = values
                 elif one(form, spec.name):

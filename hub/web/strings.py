@@ -99,6 +99,7 @@ ZH: dict[str, str] = {
     "no_actions": "当前没有您可以办理的操作。",
     "do_action": "确认{verb}",
     "required": "必填",
+    "unknown_material": "材料编号 {codes} 不属于这个事项，请从列表中勾选。",
     "action_done": "已{verb}，状态消息和短信已排队发送。",
     "catalog_title": "权力清单与服务事项目录",
     "catalog_intro": "本县公开的政务服务事项：清单之外无权力。可按名称、编码或部门查找。",
@@ -257,6 +258,7 @@ EN: dict[str, str] = {
     "no_actions": "There is nothing you can do on this case now.",
     "do_action": "Confirm: {verb}",
     "required": "required",
+    "unknown_material": "Material {codes} is not one of this item's; tick them from the list.",
     "action_done": "Done: {verb}. The status message and SMS are queued.",
     "catalog_title": "Power list and service catalog",
     "catalog_intro": "The county's published service items. Search by name, code or "

@@ -213,3 +213,15 @@ def test_the_queue_filters_counts_and_sorts_by_deadline(hub):
     accepted = client.get("/workbench?state=3").text
     assert second["case_number"] in accepted and first["case_number"] not in accepted
     assert "剩" in accepted  # the SLA countdown in working days
+
+
+def test_a_supplement_request_names_only_materials_of_the_item(hub):
+    row = hub.file()
+    hub.user("wang", "officer", department=row["department"])
+    client = logged_in(hub, "wang")
+    page = client.get(f"/workbench/applications/{row['id']}")
+    response = client.post(f"/workbench/applications/{row['id']}/act",
+                           data={"csrf": csrf_of(page.text), "action": "request_supplement",
+                                 "materials": ["M99"], "note": "请补交"})
+    assert response.status_code == 409 and "M99" in response.text
+    assert hub.store().application(row["id"])["state"] == 1
