@@ -90,7 +90,8 @@ REMOVED = {
 
 def migrate(raw: dict) -> dict:
     """Bring a configuration of any known format up to the current one."""
-    fmt = raw.get("format", 1)
+    # Format 1 had no `format` key; it is recognised by its flat `station_id`.
+    fmt = raw.get("format", 1 if "station_id" in raw else FORMAT_VERSION)
     if not isinstance(fmt, int) or fmt < 1 or fmt > FORMAT_VERSION:
         raise ConfigError(
             [Problem("format", f"不认识的配置格式 {fmt!r}，本程序支持 1–{FORMAT_VERSION}")]

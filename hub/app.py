@@ -23,6 +23,7 @@ from hub.blobs import BlobStore
 from hub.calendar import WorkCalendar
 from hub.db import StorageError
 from hub.db.web import WebStore
+from hub.fleet.api import mount_fleet
 from hub.service import ActionRefused, Actor, ApplicationService
 from hub.web import mount_web
 from hub.workflow import Action, Lifecycle
@@ -142,4 +143,5 @@ def create_app(
 
     mount_web(app, db_path=db_path, catalog=catalog, calendar=calendar, topics=topics,
               blobs=blobs or BlobStore(Path(db_path).parent / "blobs"))
+    mount_fleet(app, db_path=db_path, authenticate=authenticate, topics=topics)
     return app

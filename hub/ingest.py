@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from hub.blobs import BlobRejected, BlobStore
 from hub.db import StorageError
+from hub.db import fleet as fleet_db
 from hub.db.repositories import Store
 from hub.service import ActionRefused, ApplicationService
 from protocols import messages as m
@@ -173,6 +174,9 @@ class Ingest:
             data: m.StationStatus = env.data
             self.store.upsert_station(topic.station, data.state, data.software,
                                       data.config_version, data.outbox_pending, now.isoformat())
+            # A retained copy (delivered on subscribe) is old news, not a heartbeat.
+            fleet_db.record_status(self.store, topic.station, data.state, now.isoformat(),
+                                   (now - env.ts).total_seconds(), heartbeat=not msg.retain)
         elif topic.kind == Kind.DEVICE_STATE:
             env = m.decode(Kind.DEVICE_STATE, msg.payload)
             d: m.DeviceState = env.data
@@ -181,7 +185,9 @@ class Ingest:
         elif topic.kind == Kind.REQUEST:
             self._request(topic, msg, now)
         elif topic.kind == Kind.CONFIG_STATE:
-            m.decode(Kind.CONFIG_STATE, msg.payload)  # recorded by the fleet service
+            r: m.ConfigReported = m.decode(Kind.CONFIG_STATE, msg.payload).data
+            fleet_db.record_config_report(self.store, topic.station, r.version, r.state,
+                                          r.errors, now.isoformat())
         else:
             self._reject(msg, topic.station, None, [("topic", "not a topic stations send")],
                          now)

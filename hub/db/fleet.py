@@ -51,15 +51,6 @@ class FleetStore(Store):
         )
         return rows[0] if rows else None
 
-    def set_enrolment(
-        self, sid: str, token_hash: str | None, sealed: str | None, expires_at: str | None
-    ) -> None:
-        self.db.execute(
-            "UPDATE fleet_stations SET enrol_token_hash = ?, enrol_sealed_password = ?,"
-            " enrol_expires_at = ? WHERE sid = ?",
-            [token_hash, sealed, expires_at, sid],
-        )
-
     def mark_enrolled(self, sid: str, at: str) -> None:
         self.db.execute(
             "UPDATE fleet_stations SET enrolled_at = ?, enrol_token_hash = NULL,"
@@ -74,14 +65,6 @@ class FleetStore(Store):
             [at, sid],
         )
 
-    def set_station_password(self, sid: str, password_hash: str) -> None:
-        self.db.execute(
-            "UPDATE broker_accounts SET password_hash = ? WHERE username ="
-            " (SELECT username FROM fleet_stations WHERE sid = ?)",
-            [password_hash, sid],
-        )
-
-    # configurations ---------------------------------------------------------------------
     def latest_config(self, sid: str) -> dict | None:
         rows = list(
             self.db.query(
@@ -93,30 +76,11 @@ class FleetStore(Store):
     def insert_config(self, row: dict) -> None:
         self.db["station_configs"].insert(row)
 
-    def upsert_config_report(
-        self, sid: str, version: int, state: str, errors: list[str], at: str
-    ) -> None:
-        self.db["config_reports"].upsert(
-            {
-                "sid": sid,
-                "version": version,
-                "state": state,
-                "errors": json.dumps(errors, ensure_ascii=False),
-                "at": at,
-            },
-            pk="sid",
-        )
-
     def config_report(self, sid: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM config_reports WHERE sid = ?", [sid]))
         return rows[0] if rows else None
 
     # availability -----------------------------------------------------------------------
-    def record_heartbeat(self, sid: str, at: str, skew: float | None) -> None:
-        self.db.execute(
-            "UPDATE stations SET heartbeat_at = ?, clock_skew_s = ? WHERE sid = ?", [at, skew, sid]
-        )
-
     def fleet_overview(self, town: str | None = None) -> list[dict]:
         where, args = ("WHERE f.town = ?", [town]) if town else ("", [])
         return list(
@@ -147,12 +111,6 @@ class FleetStore(Store):
             )
         )
 
-    def last_availability(self, sid: str) -> str | None:
-        row = self.db.execute(
-            "SELECT availability FROM station_history WHERE sid = ? ORDER BY id DESC LIMIT 1", [sid]
-        ).fetchone()
-        return row[0] if row else None
-
     def append_history(self, sid: str, at: str, availability: str, detail: str = "") -> None:
         self.db["station_history"].insert(
             {"sid": sid, "at": at, "availability": availability, "detail": detail}
@@ -166,3 +124,28 @@ class FleetStore(Store):
                 [sid, limit],
             )
         )
+
+
+# Used by the hub's intake on its own `Store` (inside its group-commit transaction).
+def record_status(store: Store, sid: str, availability: str, at: str,
+                  skew: float | None, heartbeat: bool) -> None:
+    """A station status message: a heartbeat (live) or a retained copy (not a heartbeat);
+    an availability change is appended to the station's history."""
+    if heartbeat:
+        store.db.execute("UPDATE stations SET heartbeat_at = ?, clock_skew_s = ? WHERE sid = ?",
+                         [at, skew, sid])
+    row = store.db.execute(
+        "SELECT availability FROM station_history WHERE sid = ? ORDER BY id DESC LIMIT 1",
+        [sid]).fetchone()
+    if (row[0] if row else None) != availability:
+        store.db.execute("INSERT INTO station_history (sid, at, availability, detail)"
+                         " VALUES (?, ?, ?, '')", [sid, at, availability])
+
+
+def record_config_report(store: Store, sid: str, version: int, state: str,
+                         errors: list[str], at: str) -> None:
+    store.db.execute(
+        "INSERT INTO config_reports (sid, version, state, errors, at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (sid) DO UPDATE SET version = excluded.version, state = excluded.state,"
+        " errors = excluded.errors, at = excluded.at",
+        [sid, version, state, json.dumps(errors, ensure_ascii=False), at])

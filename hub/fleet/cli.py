@@ -44,6 +44,14 @@ def register(sub) -> None:
     revoke.add_argument("--root", default=DEFAULT_ROOT)
     revoke.set_defaults(func=_revoke)
 
+    push = fsub.add_parser("push-config", help="签名并下发站点配置（版本号自动加一）")
+    push.add_argument("sid")
+    push.add_argument("file", help="配置文件（YAML 或 JSON）")
+    push.add_argument("--data", required=True)
+    push.add_argument("--root", default=DEFAULT_ROOT)
+    push.add_argument("--by", default="", help="下发人（记入配置历史）")
+    push.set_defaults(func=_push_config)
+
     broker = sub.add_parser("broker", help="消息服务器（Mosquitto）配置")
     bsub = broker.add_subparsers(dest="broker_command", required=True)
     bconf = bsub.add_parser("config", help="按站点登记生成 mosquitto.conf、账号文件和访问控制")
@@ -111,6 +119,43 @@ def _add_station(args) -> int:
         for key in ("username", "password", "enrolment_token", "expires_at"):
             print(f"  {key}: {out[key]}")
         print("在站点终端上运行：cunban kiosk enroll --hub https://… --token <登记码>")
+    return 0
+
+
+def _push_config(args) -> int:
+    from firmware_config import ConfigError
+    from firmware_config.loader import read_raw
+    from firmware_config.signing import load_private_key
+    from hub.catalog.loader import load_catalog
+    from hub.fleet.configs import push_config
+    from hub.fleet.pki import PkiPaths
+    from hub.fleet.registry import FleetError
+    from protocols.topics import Topics
+
+    store = _fleet_store(args.data)
+    key_file = PkiPaths.of(args.data).signing_key
+    if not key_file.exists():
+        print(f"{key_file} 不存在；请先运行 cunban pki init", file=sys.stderr)
+        return 1
+    try:
+        desired = push_config(
+            store,
+            load_private_key(key_file),
+            Topics(args.root),
+            args.sid,
+            read_raw(args.file),
+            catalog=load_catalog(),
+            by=args.by,
+        )
+    except ConfigError as exc:
+        print(f"配置有 {len(exc.problems)} 处错误，未下发：", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except FleetError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"站点 {args.sid} 的配置版本 {desired.version} 已签名，中心运行时即下发")
     return 0
 
 
