@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -64,7 +65,7 @@ def enroll(
         response = httpx.post(
             hub_url.rstrip("/") + "/api/enroll",
             json={"token": token},
-            verify=ca_file or True,
+            verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
             timeout=timeout,
         )
     except httpx.HTTPError as exc:
