@@ -22,7 +22,8 @@ def config(**devices) -> dict:
         "station": {"id": SID, "name": "关庄村便民服务站"},
         "hub": {"url": "https://hub.example.cn"},
         "broker": {"url": "mqtt://127.0.0.1:1883"},
-        "devices": devices or {
+        "devices": devices
+        or {
             "idcard": {"type": "sam-simulator"},
             "camera": {"type": "synthetic", "width": 640, "height": 480},
             "scanner": {"type": "serial-simulator"},
@@ -39,8 +40,12 @@ def key():
 @pytest.fixture
 def agent(tmp_path, key):
     published: list[tuple[str, bytes]] = []
-    a = ConfigAgent(SID, tmp_path / "kiosk", key.public_key(),
-                    lambda topic, payload: published.append((topic, payload)))
+    a = ConfigAgent(
+        SID,
+        tmp_path / "kiosk",
+        key.public_key(),
+        lambda topic, payload: published.append((topic, payload)),
+    )
     a.published = published
     yield a
     a.close()
@@ -84,8 +89,7 @@ def test_a_configuration_signed_by_another_key_or_for_another_station_is_rejecte
 def test_an_older_configuration_replayed_is_rejected_and_the_retained_copy_ignored(agent, key):
     v1 = payload(key, 1, config())
     assert agent.handle(v1).state == "applied"
-    v2 = payload(key, 2, config(camera={"type": "synthetic"}, printer={
-        "type": "escpos-simulator"}))
+    v2 = payload(key, 2, config(camera={"type": "synthetic"}, printer={"type": "escpos-simulator"}))
     assert agent.handle(v2).state == "applied"
     replay = agent.handle(v1)
     assert (replay.state, replay.version) == ("rejected", 1)
@@ -96,8 +100,9 @@ def test_an_older_configuration_replayed_is_rejected_and_the_retained_copy_ignor
 
 def test_the_version_floor_survives_a_restart(tmp_path, key):
     first = ConfigAgent(SID, tmp_path, key.public_key(), lambda *a: None)
-    first.handle(payload(key, 3, config(camera={"type": "synthetic"}, printer={
-        "type": "escpos-simulator"})))
+    first.handle(
+        payload(key, 3, config(camera={"type": "synthetic"}, printer={"type": "escpos-simulator"}))
+    )
     first.close()
     again = ConfigAgent(SID, tmp_path, key.public_key(), lambda *a: None)
     assert again.handle(payload(key, 2, config())).state == "rejected"
@@ -110,8 +115,10 @@ def test_a_signed_but_invalid_configuration_is_rejected_with_every_path(agent, k
     cfg["ui"] = {"idle_timeout": 1}
     report = agent.handle(payload(key, 1, cfg))
     assert report.state == "rejected"
-    assert {e.split(":")[0] for e in report.errors} == {"devices.printer.width_mm",
-                                                        "ui.idle_timeout"}
+    assert {e.split(":")[0] for e in report.errors} == {
+        "devices.printer.width_mm",
+        "ui.idle_timeout",
+    }
 
 
 def test_a_configuration_whose_devices_fail_is_rolled_back(agent, key, tmp_path):

@@ -1,0 +1,191 @@
+"""The whole loop on real parts: a hub process and a kiosk process on the generated broker
+configuration. A configuration pushed by a technician is signed, sent, applied and
+reported; heartbeats decide online → late → offline; the Last Will marks a crash at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from hub.auth import TokenAuth
+from hub.fleet.api import mount_fleet
+from hub.fleet.health import Thresholds
+from tests.support import ROOT, HubProcess, free_port
+
+SID = "411381101201"
+
+
+@pytest.fixture
+def hub(deployment, tmp_path):
+    creds = deployment.hub_credentials
+    url = f"mqtt://{creds['username']}:{creds['password']}@127.0.0.1:{deployment.port}"
+    h = HubProcess(deployment.data, url).start()
+    yield h
+    h.stop()
+
+
+@pytest.fixture
+def kiosk(deployment, tmp_path):
+    """Start the station process with enrolment material written as enrolment writes it."""
+    state = tmp_path / "kiosk"
+    state.mkdir()
+    station = deployment.stations[SID]
+    (state / "mqtt.json").write_text(
+        json.dumps({"username": station.username, "password": station.password})
+    )
+    procs = []
+
+    def start(interval: float = 0.5) -> subprocess.Popen:
+        args = {
+            "sid": SID,
+            "url": f"mqtts://localhost:{deployment.tls_port}",
+            "ca": deployment.ca,
+            "credentials": str(state / "mqtt.json"),
+            "key": str(deployment.data / "pki" / "signing.pub"),
+            "state": str(state),
+            "interval": interval,
+        }
+        p = subprocess.Popen(
+            [sys.executable, "-m", "tests.fleet.kiosk_process", json.dumps(args)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert p.stdout.readline().strip() == "ready"
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+
+
+def config_file(deployment, tmp_path) -> str:
+    path = tmp_path / "kiosk.json"
+    path.write_text(
+        json.dumps(
+            {
+                "station": {"id": SID, "name": "关庄村便民服务站"},
+                "hub": {"url": "https://localhost"},
+                "broker": {"url": f"mqtts://localhost:{deployment.tls_port}"},
+                "tls": {"ca_file": deployment.ca},
+                "devices": {
+                    "camera": {"type": "synthetic"},
+                    "printer": {"type": "escpos-simulator"},
+                },
+            }
+        )
+    )
+    return str(path)
+
+
+def poll(fn, until, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if until(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def station(base: str, token: str) -> dict:
+    r = httpx.get(f"{base}/api/fleet", headers={"Authorization": f"Bearer {token}"})
+    r.raise_for_status()
+    return next(s for s in r.json()["stations"] if s["sid"] == SID)
+
+
+def test_a_pushed_configuration_reaches_the_kiosk_and_its_report_reaches_the_fleet_api(
+    deployment, hub, kiosk, tmp_path
+):
+    token = TokenAuth(deployment.data / "api-tokens.json").issue("张技术员", "technician")
+    officer = TokenAuth(deployment.data / "api-tokens.json").issue("王科员", "officer", "LLB")
+    proc = kiosk()
+    pushed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cunban.cli",
+            "fleet",
+            "push-config",
+            SID,
+            config_file(deployment, tmp_path),
+            "--data",
+            str(deployment.data),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    seen = poll(
+        lambda: station(hub.base, token),
+        lambda s: s["config"]["state"] == "applied" and s["config"]["applied"] == 1,
+    )
+    assert seen["config"] == {
+        "desired": 1,
+        "applied": 1,
+        "reported": 1,
+        "state": "applied",
+        "errors": [],
+    }
+    assert seen["availability"] == "online"
+    assert abs(seen["clock_skew_s"]) < 5
+    denied = httpx.get(f"{hub.base}/api/fleet", headers={"Authorization": f"Bearer {officer}"})
+    assert denied.status_code == 403
+
+    proc.kill()  # kill -9: no DISCONNECT, so the broker sends the Last Will at once
+    killed = time.monotonic()
+    seen = poll(lambda: station(hub.base, token), lambda s: s["availability"] == "crashed")
+    assert seen["availability"] == "crashed"
+    assert time.monotonic() - killed < 5
+    detail = httpx.get(
+        f"{hub.base}/api/fleet/{SID}", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert [h["availability"] for h in detail["history"]][:2] == ["offline", "online"]
+
+
+def test_a_station_that_stops_beating_turns_late_then_offline_while_still_connected(
+    deployment, hub, kiosk
+):
+    limits = Thresholds(interval=0.5)  # late after 0.75 s, offline after 1.5 s
+    app = FastAPI()
+    technician = type("A", (), {"name": "张技术员", "role": "technician"})()
+    mount_fleet(
+        app, db_path=deployment.data / "hub.db", authenticate=lambda r: technician, limits=limits
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    poll(lambda: server.started, bool)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        proc = kiosk(interval=limits.interval)
+        assert (
+            poll(lambda: station(base, "any")["availability"], lambda a: a == "online") == "online"
+        )
+        proc.stdin.write("pause\n")
+        proc.stdin.flush()
+        paused = time.monotonic()
+        assert (
+            poll(lambda: station(base, "any")["availability"], lambda a: a == "late", 5) == "late"
+        )
+        assert (
+            poll(lambda: station(base, "any")["availability"], lambda a: a == "offline", 5)
+            == "offline"
+        )
+        # Detected within the timeout plus one heartbeat's slack (no Last Will involved).
+        assert time.monotonic() - paused < limits.offline_after + limits.interval + 1.0
+        assert proc.poll() is None
+    finally:
+        server.should_exit = True
