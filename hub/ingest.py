@@ -240,6 +240,13 @@ class Ingest:
                                                                  env.data.params))
             except ActionRefused as exc:
                 response = m.Response(request_id=env.id, status="error", error=exc.reason)
+        elif topic.action == "supplement":
+            try:
+                with self.store.savepoint():
+                    data = self.service.supplement(topic.station, env.data.params, now)
+                response = m.Response(request_id=env.id, status="ok", data=data)
+            except ActionRefused as exc:
+                response = m.Response(request_id=env.id, status="error", error=exc.reason)
         else:
             response = m.Response(request_id=env.id, status="error",
                                   error=f"unknown request {topic.action!r}")

@@ -8,6 +8,7 @@ never loses it.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -312,6 +313,37 @@ class ApplicationService:
                 "deadline": row["deadline"], "events": events,
             })
         return {"applications": out}
+
+    def supplement(self, station: str, params: dict, now: datetime) -> dict:
+        """`request/supplement`: the station hands in the materials a 补正 asked for.
+
+        params: `application_id`, `materials` ([{code, sha256, mime}], blobs sent first),
+        optional `note`. Records 补正（结束） as the station, which routes the case back to
+        the officer who asked (see `record_transition`). In a transaction.
+        """
+        row = self.store.application(str(params.get("application_id", "")))
+        if row is None or row["station"] != station:
+            raise ActionRefused("没有找到这个办件，请核对后重新提交", status=404)
+        try:
+            refs = [m.MaterialRef.model_validate(r) for r in params.get("materials") or []]
+        except ValueError:
+            raise ActionRefused("补正材料的格式不正确，请重新拍摄后提交", status=400) from None
+        item = self.find_item(row["service_code"])
+        known = {mat.code for mat in item.materials} if item else set()
+        unknown = sorted({r.code for r in refs} - known)
+        if unknown:
+            raise ActionRefused(f"材料编号 {'、'.join(unknown)} 不属于这个事项", status=400)
+        missing = sorted({r.sha256 for r in refs} - self.store.has_blobs([r.sha256 for r in refs]))
+        if missing:
+            raise ActionRefused("补正材料的图片还没有传到县里，请稍后重试", status=409)
+        payload = {"materials": [r.code for r in refs], "note": str(params.get("note") or "")}
+        row = self.record_transition(row, Action.SUPPLEMENT_RECEIVED,
+                                     Actor(station, "station", station=station), payload, now)
+        if refs:
+            materials = json.loads(row["materials_json"]) + [r.model_dump() for r in refs]
+            self.store.update_application(row["id"], {"materials_json": m.json_dumps(materials)})
+        return {"application_id": row["id"], "case_number": row["case_number"],
+                "state": row["state"], "label": Lifecycle(row["state"]).label}
 
 
 def today_in_china(now: datetime | None = None) -> date:
