@@ -181,3 +181,43 @@ def test_a_station_added_while_the_broker_runs_can_connect_after_reload(deployme
     assert set(new) >= {"username", "password", "enrolment_token"}
     c = clients(deployment.tls_port, new["username"], new["password"], ca=deployment.ca)
     assert c.connect("localhost"), c.result
+
+
+def test_the_commands_write_a_configuration_mosquitto_runs_from_anywhere(tmp_path, clients):
+    import json
+
+    from tests.support import free_port, wait_port
+
+    data, out = tmp_path / "hub", tmp_path / "out"
+    cli = [sys.executable, "-m", "cunban.cli"]
+    for args in (["pki", "init", "--data", str(data), "--host", "mqtt.example.cn"],
+                 ["fleet", "add-station", A, "--data", str(data), "--json"]):
+        done = subprocess.run([*cli, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    station = json.loads(done.stdout)
+    again = subprocess.run([*cli, "pki", "init", "--data", str(data)], capture_output=True,
+                           text=True)
+    assert again.returncode == 1  # an existing CA is never overwritten by accident
+    port, tls_port = free_port(), free_port()
+    done = subprocess.run([*cli, "broker", "config", "--data", str(data), "--out", str(out),
+                           "--port", str(port), "--tls-port", str(tls_port)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert oct((out / "hub-credentials.json").stat().st_mode & 0o777) == "0o600"
+    assert oct((data / "pki" / "ca.key").stat().st_mode & 0o777) == "0o600"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.Popen(["mosquitto", "-c", str(out / "mosquitto.conf")], cwd=elsewhere,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        wait_port(tls_port)
+        c = clients(tls_port, station["username"], station["password"],
+                    ca=str(data / "pki" / "ca.pem"))
+        assert c.connect("localhost"), c.result
+        hub_creds = json.loads((out / "hub-credentials.json").read_text())
+        h = clients(port, hub_creds["username"], hub_creds["password"])
+        assert h.connect(), h.result
+    finally:
+        proc.terminate()
+        proc.wait(10)
