@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
-from firmware_config.schema import FORMAT_VERSION, Devices, KioskConfig
+from firmware_config.schema import FORMAT_VERSION, KioskConfig
 
 LOOPBACK_HOSTS = {"localhost"}
 
@@ -333,15 +333,3 @@ def read_raw(path: str | Path) -> Any:
 def load_config(path: str | Path, *, catalog=None) -> KioskConfig:
     """Read, migrate, validate and cross-check a configuration file (YAML or JSON)."""
     return parse_config(read_raw(path), catalog=catalog)
-
-
-__all__ = [
-    "ConfigError",
-    "Devices",
-    "Problem",
-    "cross_check",
-    "load_config",
-    "migrate",
-    "parse_config",
-    "profiles",
-]

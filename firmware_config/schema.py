@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from protocols.topics import DEFAULT_ROOT, STATION_ID
 
@@ -24,6 +24,19 @@ SAM_BAUD_RATES = (115200, 57600, 38400, 19200, 9600)  # GA/T 467 readers: these 
 FONT_SETS = ("gb2312", "gbk", "gb18030")
 SCANNER_SUFFIXES = ("CR", "CRLF", "LF", "TAB", "NONE")
 LANGUAGES = ("zh_CN", "en")
+
+
+def _one_of(allowed: tuple[int, ...]):
+    def check(v: int) -> int:
+        if v not in allowed:
+            raise ValueError("须为 " + "、".join(map(str, allowed)) + " 之一")
+        return v
+
+    return AfterValidator(check)
+
+
+SerialBaud = Annotated[int, _one_of(SERIAL_BAUD_RATES)]
+SamBaud = Annotated[int, _one_of(SAM_BAUD_RATES)]
 
 
 class Section(BaseModel):
@@ -153,20 +166,11 @@ class SerialPort(Device):
 class IdCardSam(SerialPort):
     kind: ClassVar[str] = "idcard"
     type: Literal["sam"] = Field(description="身份证阅读器：GA/T 467 SAM 串口协议")
-    baudrate: int = Field(
-        115200, description="串口波特率，须与读卡器一致：115200、57600、38400、19200、9600"
-    )
+    baudrate: SamBaud = Field(115200, description="串口波特率，须与读卡器一致")
     poll_interval: float = Field(0.3, ge=0.05, le=5, description="检测放卡的间隔（秒）")
     internal: ReaderInternal = Field(
         default_factory=ReaderInternal, description="写入读卡器本身的设置"
     )
-
-    @field_validator("baudrate")
-    @classmethod
-    def _sam_baud(cls, v: int) -> int:
-        if v not in SAM_BAUD_RATES:
-            raise ValueError("须为 " + "、".join(map(str, SAM_BAUD_RATES)) + " 之一")
-        return v
 
 
 class IdCardSimulator(Device):
@@ -195,7 +199,7 @@ class CameraSynthetic(Device):
 class ScannerSerial(SerialPort):
     kind: ClassVar[str] = "scanner"
     type: Literal["serial"] = Field(description="扫码模块：串口或 USB 虚拟串口，自带解码")
-    baudrate: int = Field(9600, description="串口波特率，须与扫码器一致")
+    baudrate: SerialBaud = Field(9600, description="串口波特率，须与扫码器一致")
     suffix: Literal["CR", "CRLF", "LF", "TAB", "NONE"] = Field(
         "CR",
         description="扫码器每条码后发送的结束符（驱动据此分条）",
@@ -203,13 +207,6 @@ class ScannerSerial(SerialPort):
     internal: ScannerInternal = Field(
         default_factory=ScannerInternal, description="写入扫码器本身的设置"
     )
-
-    @field_validator("baudrate")
-    @classmethod
-    def _baud(cls, v: int) -> int:
-        if v not in SERIAL_BAUD_RATES:
-            raise ValueError("须为 " + "、".join(map(str, SERIAL_BAUD_RATES)) + " 之一")
-        return v
 
 
 class ScannerSimulator(Device):
@@ -231,14 +228,7 @@ class _Printer(Device):
 
 class PrinterSerial(_Printer, SerialPort):
     type: Literal["escpos-serial"] = Field(description="小票打印机：ESC/POS 串口")
-    baudrate: int = Field(9600, description="串口波特率，须与打印机一致")
-
-    @field_validator("baudrate")
-    @classmethod
-    def _baud(cls, v: int) -> int:
-        if v not in SERIAL_BAUD_RATES:
-            raise ValueError("须为 " + "、".join(map(str, SERIAL_BAUD_RATES)) + " 之一")
-        return v
+    baudrate: SerialBaud = Field(9600, description="串口波特率，须与打印机一致")
 
 
 class PrinterUsb(_Printer):

@@ -148,10 +148,7 @@ def _push_config(args) -> int:
             by=args.by,
         )
     except ConfigError as exc:
-        print(f"配置有 {len(exc.problems)} 处错误，未下发：", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        return _problems(f"配置有 {len(exc.problems)} 处错误，未下发：", exc)
     except FleetError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -215,6 +212,13 @@ def _catalog(args):
     return load_catalog(Path(args.catalog) if args.catalog else None)
 
 
+def _problems(header: str, exc) -> int:
+    print(header, file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
 def _validate(args) -> int:
     from firmware_config import ConfigError, load_config
 
@@ -224,13 +228,8 @@ def _validate(args) -> int:
         print(f"找不到配置文件 {args.file}", file=sys.stderr)
         return 2
     except ConfigError as exc:
-        print(
-            f"{args.file}：配置有 {len(exc.problems)} 处错误，请逐条改正后重新校验：",
-            file=sys.stderr,
-        )
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        header = f"{args.file}：配置有 {len(exc.problems)} 处错误，请逐条改正后重新校验："
+        return _problems(header, exc)
     devices = ", ".join(f"{slot}={dev.type}" for slot, dev in config.devices.configured().items())
     print(f"配置正确：站点 {config.station.id}（{config.station.name}），设备 {devices or '无'}")
     return 0
