@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub import audit
 from hub.auth import in_scope, scope_of
 from hub.blobs import BlobStore
 from hub.calendar import WorkCalendar
@@ -137,6 +138,9 @@ def create_app(
             with svc.store.transaction():
                 row = svc.act(str(application_id), body.action, actor, body.payload,
                               datetime.now(UTC))
+                audit.append(svc.store, actor, f"action:{body.action}", row["case_number"],
+                             {"application_id": row["id"], "fields": sorted(body.payload),
+                              "via": "api"})
         except ActionRefused as exc:
             raise HTTPException(exc.status, exc.reason) from None
         return _public_application(row)

@@ -35,8 +35,12 @@ def _month_edge(rng: random.Random) -> datetime:
 
 
 def generate(db_path, catalog: Catalog, calendar: WorkCalendar, n: int, *, seed: int = 7,
-             places: list[str] | None = None, batch: int = 20000) -> int:
-    """Write `n` applications and their events; returns the number of events."""
+             places: list[str] | None = None, batch: int = 20000,
+             supplement_rate: float = 0.2, supplement_rounds: int = 1) -> int:
+    """Write `n` applications and their events; returns the number of events.
+
+    A share `supplement_rate` of the accepted cases goes through 1..`supplement_rounds`
+    补正 rounds (more rounds, more events per case)."""
     rng = random.Random(seed)
     items = [i for i in catalog.items if i.status == "active"]
     places = places or stations()
@@ -88,9 +92,10 @@ def generate(db_path, catalog: Catalog, calendar: WorkCalendar, n: int, *, seed:
             steps.append((5, "refuse", later(rng.uniform(1, 72))))
         elif fate < 0.97:
             steps.append((3, "accept", later(rng.uniform(0.5, 72))))
-            if rng.random() < 0.2:
-                steps.append((6, "request_supplement", later(rng.uniform(4, 200))))
-                steps.append((7, "supplement_received", later(rng.uniform(4, 200))))
+            if rng.random() < supplement_rate:
+                for _ in range(rng.randint(1, supplement_rounds)):
+                    steps.append((6, "request_supplement", later(rng.uniform(4, 200))))
+                    steps.append((7, "supplement_received", later(rng.uniform(4, 200))))
             if rng.random() < 0.85:
                 days = item.promised_days + rng.choice([-3, -1, 0, 1, 2, 5, 10])
                 code, action = rng.choice([(11, "approve"), (11, "approve"),

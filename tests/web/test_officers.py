@@ -225,3 +225,33 @@ def test_a_supplement_request_names_only_materials_of_the_item(hub):
                                  "materials": ["M99"], "note": "请补交"})
     assert response.status_code == 409 and "M99" in response.text
     assert hub.store().application(row["id"])["state"] == 1
+
+
+def test_api_actions_by_session_or_bearer_token_are_audited(hub):
+    from fastapi.testclient import TestClient
+
+    from hub.app import create_app
+    from hub.auth import SessionAuth, TokenAuth
+
+    first, second = hub.file(counter=1), hub.file(counter=2)
+    dept = first["department"]
+    tokens = TokenAuth(hub.root / "api-tokens.json")
+    token = tokens.issue("machine", "officer", dept)
+    app = create_app(db_path=hub.db, catalog=hub.catalog, calendar=hub.calendar,
+                     topics=hub.topics, blobs=hub.blobs,
+                     authenticate=SessionAuth(hub.db, fallback=tokens))
+    machine = TestClient(app)
+    done = machine.post(f"/api/applications/{first['id']}/actions", json={"action": "accept"},
+                        headers={"Authorization": f"Bearer {token}"})
+    assert done.status_code == 200 and done.json()["state"] == 3
+    hub.user("wang", "officer", department=dept)
+    browser = logged_in(hub, "wang")
+    csrf = csrf_of(browser.get("/workbench").text)
+    done = browser.post(f"/api/applications/{second['id']}/actions", json={"action": "accept"},
+                        headers={"X-CSRF-Token": csrf})
+    assert done.status_code == 200
+    store = hub.store()
+    assert [(e["actor"], e["action"]) for e in store.audit_for(first["case_number"])] == [
+        ("machine", "action:accept")]
+    assert [(e["actor"], e["action"]) for e in store.audit_for(second["case_number"])] == [
+        ("wang", "action:accept")]
