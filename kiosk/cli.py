@@ -99,9 +99,39 @@ def _run(args) -> int:
     return 0
 
 
+def _app(args) -> int:
+    if not args.config:
+        print("请用 --config 指定终端配置文件，或给出子命令（submit、run、demo-tour）",
+              file=sys.stderr)
+        return 2
+    from kiosk.app import configure_window
+    from kiosk.bootstrap import KioskConfig
+
+    config = KioskConfig.load(args.config)
+    configure_window(config.window)
+    from kiosk.app import make_app
+    from kiosk.bootstrap import build_kiosk
+
+    make_app(lambda post: build_kiosk(config, post)).run()
+    return 0
+
+
+def _demo_tour(args) -> int:
+    from kiosk.ui.tour import run_tour
+
+    return run_tour(Path(args.out), args.mqtt, args.size)
+
+
 def register(sub) -> None:
-    kiosk = sub.add_parser("kiosk", help="村级服务站终端（无界面核心）")
-    ksub = kiosk.add_subparsers(dest="kiosk_command", required=True)
+    kiosk = sub.add_parser("kiosk", help="村级服务站终端")
+    kiosk.add_argument("--config", help="kiosk configuration (YAML): run the touchscreen app")
+    kiosk.set_defaults(func=_app)
+    ksub = kiosk.add_subparsers(dest="kiosk_command")
+    tour = ksub.add_parser("demo-tour", help="walk the real app through one application")
+    tour.add_argument("--out", required=True, help="folder for a PNG of every screen")
+    tour.add_argument("--mqtt", help="use this broker (and its hub) instead of starting one")
+    tour.add_argument("--size", default="1920x1080", choices=["1920x1080", "1280x800"])
+    tour.set_defaults(func=_demo_tour)
     submit = ksub.add_parser("submit", help="file one application through the outbox")
     submit.add_argument("--station", required=True, help="12-digit village division code")
     submit.add_argument("--service", required=True, help="catalog item code")

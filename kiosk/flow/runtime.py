@@ -463,9 +463,11 @@ class Runtime:
                 self.preview(frame)
             if mode == "code":
                 codes = decode_codes(frame, qr_only=True)
-                if codes:
-                    self.post(ev.CodeScanned(codes[0].data))
-                    self._camera_mode = mode = "off"
+                if codes and codes[0].data != advice:
+                    # Keep looking after a wrong code: the flow turns the camera off
+                    # once it has the receipt it wants.
+                    advice = codes[0].data
+                    self.post(ev.CodeScanned(advice))
                 continue
             shot = auto.feed(frame)
             if shot is not None and shot.page() is not None:

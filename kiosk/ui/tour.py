@@ -1,0 +1,276 @@
+"""`cunban kiosk demo-tour`: the real app walks a scripted villager through one application.
+
+A broker and a hub are started unless `--mqtt` is given; the ID-card reader and the
+printer are their pty simulators driven through the real drivers; the camera is the
+synthetic one, shown a document page and later the printed receipt's QR code. Every step
+is a synthetic touch on the button the villager would press. A PNG of each screen goes to
+`--out`, and one JSON line reports the application id, the hub's case number and the
+size of the printed receipt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from device_drivers.camera.synthetic import SyntheticCamera, make_scene
+
+logger = logging.getLogger(__name__)
+
+SID = "411381101201"
+ITEM = "GG00701000"
+PHONE = "13800138000"
+
+
+class ScriptedCamera(SyntheticCamera):
+    """The synthetic camera, plus `show(frame)`: what is held under it from now on."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._shown: np.ndarray | None = None
+
+    def show(self, frame: np.ndarray | None) -> None:
+        self._shown = frame
+
+    def _grab(self) -> np.ndarray:
+        frame = super()._grab()
+        return frame if self._shown is None else self._shown.copy()
+
+
+def qr_payloads(job: bytes) -> list[str]:
+    """The data of every native QR stored in an ESC/POS job (`GS ( k` cn=49 fn=80)."""
+    out, i = [], 0
+    while (i := job.find(b"\x1d(k", i)) >= 0:
+        size = job[i + 3] + job[i + 4] * 256
+        if job[i + 5:i + 7] == b"\x31\x50":
+            out.append(job[i + 8:i + 5 + size].decode("utf-8"))
+        i += 5 + size
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Services:
+    """A broker and a hub for the tour, stopped when it ends."""
+
+    def __init__(self, work: Path):
+        from hub.broker import write_config
+
+        self.procs: list[subprocess.Popen] = []
+        port = free_port()
+        conf = write_config(work / "broker", port=port)
+        self.mqtt = f"mqtt://127.0.0.1:{port}"
+        self.procs.append(subprocess.Popen(["mosquitto", "-c", str(conf)],
+                                           stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+        http = free_port()
+        log = open(work / "hub.log", "ab")  # noqa: SIM115
+        self.procs.append(subprocess.Popen(
+            [sys.executable, "-m", "cunban.cli", "hub", "--data", str(work / "hub"),
+             "--mqtt", self.mqtt, "--http", f"127.0.0.1:{http}"],
+            stdout=log, stderr=subprocess.STDOUT))
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                    f"http://127.0.0.1:{http}/api/health", timeout=1) as r:
+                if r.status == 200:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the hub did not start; see hub.log")
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class Tour:
+    """The script, run on its own thread; every UI action goes through the Kivy clock."""
+
+    def __init__(self, app, out: Path, camera: ScriptedCamera):
+        self.app = app
+        self.out = out
+        self.camera = camera
+        self.shots: list[str] = []
+        self.result: dict = {}
+        self.error: BaseException | None = None
+
+    # main-thread helpers ---------------------------------------------------------------
+    def on_main(self, fn, delay: float = 0.0):
+        from kivy.clock import Clock
+
+        done, box = threading.Event(), []
+
+        def run(_dt):
+            try:
+                box.append(fn())
+            except BaseException as exc:  # handed back to the script thread
+                box.append(exc)
+            done.set()
+        Clock.schedule_once(run, delay)
+        if not done.wait(30):
+            raise TimeoutError("the UI thread did not answer")
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    def touch(self, action: str, value: str | None = None) -> None:
+        """A synthetic finger on the button bound to `action` (and `value`)."""
+        from kivy.tests.common import UnitTestTouch
+
+        seen: list = []
+
+        def press():
+            for button in self.app.root_widget.buttons():
+                if button.action == action and button.value == value:
+                    where = (button, tuple(button.to_window(*button.center)))
+                    if not seen or seen[-1] != where:
+                        seen.append(where)  # not pressed before the layout is settled
+                        return False
+                    touch = UnitTestTouch(*where[1])
+                    touch.touch_down()
+                    touch.touch_up()
+                    return True
+            raise LookupError(f"no button {action}={value} on {self.app.flow.screen}")
+        while not self.on_main(press, delay=0.15):
+            pass
+
+    def shot(self, name: str) -> None:
+        path = self.out / f"{len(self.shots) + 1:02d}-{name}.png"
+        self.on_main(lambda: self.app.root_widget.export_to_png(str(path)), delay=0.5)
+        self.shots.append(path.name)
+
+    def wait(self, predicate, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.on_main(predicate):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"waited {timeout:.0f}s for {what} (screen {self.app.flow.screen})")
+
+    def screen(self, name: str, timeout: float = 30.0) -> None:
+        self.wait(lambda: self.app.flow.screen.value == name, f"screen {name}", timeout)
+
+    # the script ---------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._script()
+        except BaseException as exc:
+            logger.exception("demo tour failed")
+            self.error = exc
+        finally:
+            self.on_main(self.app.stop)
+
+    def _script(self) -> None:
+        app = self.app
+        flow = lambda: app.flow  # noqa: E731
+        reader = app.kiosk.simulators["idcard"]
+        printer_sim = app.kiosk.simulators["printer"]
+        self.screen("welcome")
+        self.wait(lambda: flow().catalog is not None and flow().online, "catalog and network")
+        self.shot("welcome")
+        self.touch("file")
+        self.screen("identify")
+        self.shot("identify")
+        reader.place(0)  # 张秀英 lays her card on the reader
+        self.screen("choose")
+        self.touch("group", "老龄")
+        self.shot("choose")
+        self.touch("item", ITEM)
+        self.screen("item")
+        self.touch("category", "local")
+        self.shot("item")
+        self.touch("start")
+        self.screen("materials")
+        self.shot("materials")
+        self.wait(lambda: flow().session.pages.get("M02"), "auto-capture", 60)
+        self.shot("materials-captured")
+        self.touch("next")
+        self.screen("phone")
+        for digit in PHONE:
+            self.touch("key", digit)
+        self.shot("phone")
+        self.touch("next")
+        self.screen("review")
+        self.touch("consent")
+        self.shot("review")
+        self.touch("submit")
+        self.screen("receipt")
+        self.wait(lambda: flow().session.print_state in ("printed", "failed"), "the receipt")
+        self.wait(lambda: flow().session.case_number, "the hub's ack", 60)
+        self.shot("receipt")
+        application_id = flow().session.application_id
+        case_number = flow().session.case_number
+        job = app.runtime.last_receipt_job
+        printed = bytes(printer_sim.received)
+        reader.remove()
+        self.touch("done")
+        self.screen("welcome")
+        self.touch("progress")
+        self.screen("progress_scan")
+        [qr] = qr_payloads(job)
+        self.camera.show(make_scene(qr, (1280, 720)).frame)  # the receipt under the camera
+        self.screen("progress", 30)
+        self.wait(lambda: flow().session.progress, "the progress answer")
+        self.shot("progress")
+        self.result = {"application_id": application_id, "case_number": case_number,
+                       "receipt_bytes": len(job), "printer_received": len(printed),
+                       "receipt_qr": qr, "screens": self.shots,
+                       "progress": [a.get("label") for a in flow().session.progress]}
+
+
+def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080") -> int:
+    from kiosk.app import configure_window
+
+    out.mkdir(parents=True, exist_ok=True)
+    configure_window(size)
+    from kiosk.app import make_app
+    from kiosk.bootstrap import DeviceConfig, KioskConfig, build_kiosk
+
+    work = Path(tempfile.mkdtemp(prefix="cunban-tour-"))
+    services = None if mqtt else Services(work)
+    try:
+        config = KioskConfig(
+            station=SID, station_name="前营村", mqtt=mqtt or services.mqtt,
+            data_dir=work / "kiosk", voice=False, catalog_wait=20.0, window=size,
+            devices={"idcard": DeviceConfig(type="sam", simulate=True,
+                                            settings={"port": "", "timeout": 0.5}),
+                     "printer": DeviceConfig(type="escpos-serial", simulate=True,
+                                             settings={"port": ""})})
+        camera = ScriptedCamera()
+        app = make_app(lambda post: build_kiosk(config, post, camera=camera))
+        tour = Tour(app, out, camera)
+        from kivy.clock import Clock
+
+        Clock.schedule_once(lambda dt: threading.Thread(target=tour.run, daemon=True).start(),
+                            0.5)
+        app.run()
+        if tour.error is not None:
+            print(json.dumps({"error": str(tour.error), "screens": tour.shots},
+                             ensure_ascii=False), flush=True)
+            return 1
+        print(json.dumps(tour.result, ensure_ascii=False), flush=True)
+        return 0
+    finally:
+        if services:
+            services.stop()
