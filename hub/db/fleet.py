@@ -90,7 +90,10 @@ class FleetStore(Store):
                 " s.heartbeat_at, s.clock_skew_s,"
                 " c.version AS desired_version, r.state AS config_state,"
                 " r.version AS reported_version,"
-                " r.errors AS config_errors"
+                " r.errors AS config_errors,"
+                " (SELECT json_extract(config, '$.broker.heartbeat_interval')"
+                "    FROM station_configs WHERE sid = f.sid ORDER BY version DESC LIMIT 1)"
+                "   AS heartbeat_interval"
                 " FROM fleet_stations f"
                 " LEFT JOIN stations s ON s.sid = f.sid"
                 " LEFT JOIN (SELECT sid, max(version) AS version FROM station_configs"
@@ -127,25 +130,31 @@ class FleetStore(Store):
 
 
 # Used by the hub's intake on its own `Store` (inside its group-commit transaction).
-def record_status(store: Store, sid: str, availability: str, at: str,
-                  skew: float | None, heartbeat: bool) -> None:
+def record_status(
+    store: Store, sid: str, availability: str, at: str, skew: float | None, heartbeat: bool
+) -> None:
     """A station status message: a heartbeat (live) or a retained copy (not a heartbeat);
     an availability change is appended to the station's history."""
     if heartbeat:
-        store.db.execute("UPDATE stations SET heartbeat_at = ?, clock_skew_s = ? WHERE sid = ?",
-                         [at, skew, sid])
+        store.db.execute(
+            "UPDATE stations SET heartbeat_at = ?, clock_skew_s = ? WHERE sid = ?", [at, skew, sid]
+        )
     row = store.db.execute(
-        "SELECT availability FROM station_history WHERE sid = ? ORDER BY id DESC LIMIT 1",
-        [sid]).fetchone()
+        "SELECT availability FROM station_history WHERE sid = ? ORDER BY id DESC LIMIT 1", [sid]
+    ).fetchone()
     if (row[0] if row else None) != availability:
-        store.db.execute("INSERT INTO station_history (sid, at, availability, detail)"
-                         " VALUES (?, ?, ?, '')", [sid, at, availability])
+        store.db.execute(
+            "INSERT INTO station_history (sid, at, availability, detail) VALUES (?, ?, ?, '')",
+            [sid, at, availability],
+        )
 
 
-def record_config_report(store: Store, sid: str, version: int, state: str,
-                         errors: list[str], at: str) -> None:
+def record_config_report(
+    store: Store, sid: str, version: int, state: str, errors: list[str], at: str
+) -> None:
     store.db.execute(
         "INSERT INTO config_reports (sid, version, state, errors, at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (sid) DO UPDATE SET version = excluded.version, state = excluded.state,"
         " errors = excluded.errors, at = excluded.at",
-        [sid, version, state, json.dumps(errors, ensure_ascii=False), at])
+        [sid, version, state, json.dumps(errors, ensure_ascii=False), at],
+    )

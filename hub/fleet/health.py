@@ -9,7 +9,7 @@ goodbye) marks a crash at once; a clean exit says `stopped`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 
@@ -47,7 +47,10 @@ def availability(row: dict, now: datetime, limits: Thresholds) -> str:
 
 
 def station_view(row: dict, devices: list[dict], now: datetime, limits: Thresholds) -> dict:
-    """One station as the fleet API shows it."""
+    """One station as the fleet API shows it; judged by the heartbeat interval of its
+    configuration when it has one."""
+    if row.get("heartbeat_interval"):
+        limits = replace(limits, interval=float(row["heartbeat_interval"]))
     errors = json.loads(row["config_errors"]) if row.get("config_errors") else []
     return {
         "sid": row["sid"],
@@ -58,6 +61,7 @@ def station_view(row: dict, devices: list[dict], now: datetime, limits: Threshol
         "software": row.get("software"),
         "outbox_pending": row.get("outbox_pending"),
         "clock_skew_s": row.get("clock_skew_s"),
+        "heartbeat_interval": limits.interval,
         "config": {
             "desired": row.get("desired_version"),
             "applied": row.get("config_version"),
