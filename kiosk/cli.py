@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from kiosk.enroll import register_enroll
 from protocols.topics import TopicError, check_station_id
 
 
@@ -127,6 +128,7 @@ def register(sub) -> None:
     kiosk.add_argument("--config", help="kiosk configuration (YAML): run the touchscreen app")
     kiosk.set_defaults(func=_app)
     ksub = kiosk.add_subparsers(dest="kiosk_command")
+    register_enroll(ksub)
     tour = ksub.add_parser("demo-tour", help="walk the real app through one application")
     tour.add_argument("--out", required=True, help="folder for a PNG of every screen")
     tour.add_argument("--mqtt", help="use this broker (and its hub) instead of starting one")

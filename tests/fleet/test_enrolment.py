@@ -126,3 +126,33 @@ def test_enrolment_refuses_plain_http_to_a_remote_hub_and_an_unknown_certificate
     with pytest.raises(EnrolError, match="连不上"):
         enroll(https_hub, token, tmp_path / "k")  # system CAs do not know the county's CA
     assert deployment.store.fleet_station(SID)["enrolled_at"] is None
+
+
+def test_the_kiosk_enroll_command_stores_the_grant(deployment, https_hub, tmp_path):
+    import subprocess
+    import sys
+
+    kiosk = tmp_path / "kiosk"
+    push(deployment, kiosk_config(deployment, kiosk))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cunban.cli",
+            "kiosk",
+            "enroll",
+            "--hub",
+            https_hub,
+            "--token",
+            deployment.stations[SID].enrolment_token,
+            "--data",
+            str(kiosk),
+            "--ca",
+            deployment.ca,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert SID in done.stdout
+    assert json.loads((kiosk / "kiosk.json").read_text())["station"]["id"] == SID
