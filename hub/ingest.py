@@ -175,8 +175,9 @@ class Ingest:
             self.store.upsert_station(topic.station, data.state, data.software,
                                       data.config_version, data.outbox_pending, now.isoformat())
             # A retained copy (delivered on subscribe) is old news, not a heartbeat.
+            skew = (now - env.ts).total_seconds() if env.ts.tzinfo else None
             fleet_db.record_status(self.store, topic.station, data.state, now.isoformat(),
-                                   (now - env.ts).total_seconds(), heartbeat=not msg.retain)
+                                   skew, heartbeat=not msg.retain)
         elif topic.kind == Kind.DEVICE_STATE:
             env = m.decode(Kind.DEVICE_STATE, msg.payload)
             d: m.DeviceState = env.data
