@@ -51,6 +51,13 @@ class FleetStore(Store):
         )
         return rows[0] if rows else None
 
+    def set_enrolment(self, sid: str, token_hash: str, sealed: str, expires_at: str) -> None:
+        self.db.execute(
+            "UPDATE fleet_stations SET enrol_token_hash = ?, enrol_sealed_password = ?,"
+            " enrol_expires_at = ? WHERE sid = ?",
+            [token_hash, sealed, expires_at, sid],
+        )
+
     def mark_enrolled(self, sid: str, at: str) -> None:
         self.db.execute(
             "UPDATE fleet_stations SET enrolled_at = ?, enrol_token_hash = NULL,"

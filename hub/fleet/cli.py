@@ -36,7 +36,16 @@ def register(sub) -> None:
     add.add_argument("--json", action="store_true", help="以 JSON 输出")
     add.add_argument("--broker-dir", help="消息服务器配置目录：更新账号文件并通知服务器重读")
     add.add_argument("--root", default=DEFAULT_ROOT)
-    add.set_defaults(func=_add_station)
+    add.set_defaults(func=_issue_credentials)
+    reissue = fsub.add_parser(
+        "reissue", help="重新生成站点的 MQTT 密码和一次性登记码（登记码过期、换机时）"
+    )
+    reissue.add_argument("sid")
+    reissue.add_argument("--data", required=True)
+    reissue.add_argument("--json", action="store_true", help="以 JSON 输出")
+    reissue.add_argument("--broker-dir", help="消息服务器配置目录：更新账号文件并通知服务器重读")
+    reissue.add_argument("--root", default=DEFAULT_ROOT)
+    reissue.set_defaults(func=_issue_credentials)
     revoke = fsub.add_parser("revoke", help="吊销站点：它的账号立即失效（不重启消息服务器）")
     revoke.add_argument("sid")
     revoke.add_argument("--data", required=True)
@@ -94,12 +103,16 @@ def _refresh_broker(store, args) -> None:
         print("消息服务器未运行；账号文件已更新，启动后生效", file=sys.stderr)
 
 
-def _add_station(args) -> int:
+def _issue_credentials(args) -> int:
     from hub.fleet.registry import FleetError, Registry
 
     store = _fleet_store(args.data)
     try:
-        new = Registry(store).add_station(args.sid, args.name)
+        registry = Registry(store)
+        if args.fleet_command == "reissue":
+            new = registry.reissue(args.sid)
+        else:
+            new = registry.add_station(args.sid, args.name)
     except FleetError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -115,7 +128,7 @@ def _add_station(args) -> int:
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     else:
-        print(f"站点 {new.sid}（{new.name}）已登记。以下账号只显示这一次，请妥善保管：")
+        print(f"站点 {new.sid}（{new.name}）的账号已生成。以下内容只显示这一次，请妥善保管：")
         for key in ("username", "password", "enrolment_token", "expires_at"):
             print(f"  {key}: {out[key]}")
         print("在站点终端上运行：cunban kiosk enroll --hub https://… --token <登记码>")

@@ -138,6 +138,21 @@ class Registry:
             )
         return NewStation(sid, name or sid, username, password, token, expires)
 
+    def reissue(self, sid: str) -> NewStation:
+        """A new password and enrolment token for a registered station (a lost or expired
+        token, a kiosk replaced): the old password stops working at the next broker reload."""
+        now = self.clock()
+        password = new_password()
+        token = secrets.token_urlsafe(24)
+        expires = (now + ENROL_VALID).isoformat()
+        with self.store.transaction() as tx:
+            row = tx.fleet_station(sid)
+            if row is None or row["revoked_at"]:
+                raise FleetError(f"站点 {sid} 没有登记或已吊销；请用 cunban fleet add-station 登记")
+            tx.upsert_account(row["username"], "station", mosquitto_hash(password), now.isoformat())
+            tx.set_enrolment(sid, token_hash(token), seal(token, sid, password), expires)
+        return NewStation(sid, row["name"], row["username"], password, token, expires)
+
     def enroll(self, token: str) -> Credentials:
         """Spend a one-time token: the station's credentials, or FleetError."""
         now = self.clock()
