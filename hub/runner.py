@@ -24,7 +24,9 @@ from hub.blobs import BlobStore
 from hub.calendar import WorkCalendar
 from hub.catalog import load_catalog
 from hub.db import migrate
+from hub.db.fleet import FleetStore
 from hub.db.repositories import Store
+from hub.fleet.monitor import FleetMonitor
 from hub.ingest import Ingest
 from hub.notify import Notifier, SmsDispatcher, SpoolNotifier
 from hub.service import ApplicationService
@@ -107,6 +109,7 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
     )
     ingest.attach(endpoint)
     sms = SmsDispatcher(Store(data.db), notifier or SpoolNotifier(data.sms_spool))
+    fleet = FleetMonitor(FleetStore(data.db))
     app = create_app(db_path=data.db, catalog=catalog, calendar=calendar, topics=topics,
                      authenticate=SessionAuth(data.db, fallback=TokenAuth(data.tokens)),
                      broker_connected=endpoint.connected.is_set,
@@ -122,6 +125,7 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
     web = threading.Thread(target=server.run, name="hub-web", daemon=True)
     ingest.start()
     sms.start()
+    fleet.start()
     endpoint.start()
     web.start()
     print(f"cunban hub: http://{http_host}:{http_port}/  broker {endpoint.broker.host}:"
@@ -137,6 +141,7 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
         endpoint.stop()
         ingest.stop()
         sms.stop()
+        fleet.stop()
         store.close()
         lock.close()
     return 0

@@ -141,7 +141,9 @@ def record_status(
     store: Store, sid: str, availability: str, at: str, skew: float | None, heartbeat: bool
 ) -> None:
     """A station status message: a heartbeat (live) or a retained copy (not a heartbeat);
-    an availability change is appended to the station's history."""
+    an availability change is appended to the station's history (a Last Will's `offline`
+    is a crash)."""
+    availability = "crashed" if availability == "offline" else availability
     if heartbeat:
         store.db.execute(
             "UPDATE stations SET heartbeat_at = ?, clock_skew_s = ? WHERE sid = ?", [at, skew, sid]

@@ -152,7 +152,7 @@ def test_a_pushed_configuration_reaches_the_kiosk_and_its_report_reaches_the_fle
     detail = httpx.get(
         f"{hub.base}/api/fleet/{SID}", headers={"Authorization": f"Bearer {token}"}
     ).json()
-    assert [h["availability"] for h in detail["history"]][:2] == ["offline", "online"]
+    assert [h["availability"] for h in detail["history"]][:2] == ["crashed", "online"]
 
 
 def test_a_station_that_stops_beating_turns_late_then_offline_while_still_connected(

@@ -52,3 +52,31 @@ def test_a_revoked_station_shows_as_revoked():
         station_view(row(0, revoked_at=NOW.isoformat()), [], NOW, Thresholds())["availability"]
         == "revoked"
     )
+
+
+def test_the_monitor_records_a_silent_station_turning_late_then_offline(tmp_path):
+    from hub.db import fleet as fleet_db
+    from hub.db.fleet import FleetStore
+    from hub.fleet.monitor import FleetMonitor
+    from hub.fleet.registry import Registry
+
+    store = FleetStore.open(tmp_path / "hub.db")
+    Registry(store).add_station("411381101201")
+    clock = {"now": NOW}
+    with store.transaction() as tx:
+        tx.upsert_station("411381101201", "online", "1.0", 1, 0, NOW.isoformat())
+        fleet_db.record_status(tx, "411381101201", "online", NOW.isoformat(), 0.1,
+                               heartbeat=True)
+    monitor = FleetMonitor(store, limits=Thresholds(interval=30), clock=lambda: clock["now"])
+    assert monitor.check() == []
+    clock["now"] = NOW + timedelta(seconds=50)
+    assert monitor.check() == [("411381101201", "late")]
+    assert monitor.check() == []  # recorded once
+    clock["now"] = NOW + timedelta(seconds=95)
+    assert monitor.check() == [("411381101201", "offline")]
+    with store.transaction() as tx:
+        fleet_db.record_status(tx, "411381101201", "online", clock["now"].isoformat(), 0.1,
+                               heartbeat=True)
+    assert [h["availability"] for h in store.history("411381101201")] == [
+        "online", "offline", "late", "online"]
+    store.close()
