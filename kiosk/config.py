@@ -151,6 +151,10 @@ class ConfigAgent:
     def state_file(self) -> Path:
         return self.dir / "config.applied.json"
 
+    @property
+    def report_file(self) -> Path:
+        return self.dir / "config.report.json"
+
     def applied(self) -> m.ConfigDesired | None:
         try:
             return m.ConfigDesired.model_validate_json(self.state_file.read_bytes())
@@ -172,7 +176,7 @@ class ConfigAgent:
         return failures
 
     def handle(self, payload: bytes) -> m.ConfigReported | None:
-        """Process one `config` message; returns the report published (None: nothing new)."""
+        """Process one `config` message; returns the report published (None: none)."""
         with self._lock:
             report = self._handle(payload)
         if report is not None:
@@ -192,7 +196,9 @@ class ConfigAgent:
         current = self.applied()
         if current is not None and desired.version <= current.version:
             if desired.version == current.version and desired.signature == current.signature:
-                return None  # the retained copy again, after a reconnect
+                # The retained copy again, after a reconnect: say again what became of it,
+                # in case the first report was lost with the connection.
+                return self._last_report()
             logger.warning(
                 "refused configuration v%s: v%s is applied", desired.version, current.version
             )
@@ -235,7 +241,15 @@ class ConfigAgent:
         if self.on_applied:
             self.on_applied(config)
         logger.info("configuration v%s applied", desired.version)
-        return m.ConfigReported(version=desired.version, state="applied", errors=unapplied)
+        report = m.ConfigReported(version=desired.version, state="applied", errors=unapplied)
+        write_private(self.report_file, report.model_dump_json().encode())
+        return report
+
+    def _last_report(self) -> m.ConfigReported | None:
+        try:
+            return m.ConfigReported.model_validate_json(self.report_file.read_bytes())
+        except FileNotFoundError:
+            return None
 
     def _rejected(self, version: int, errors: list[str]) -> m.ConfigReported:
         return m.ConfigReported(

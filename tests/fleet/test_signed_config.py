@@ -94,7 +94,11 @@ def test_an_older_configuration_replayed_is_rejected_and_the_retained_copy_ignor
     replay = agent.handle(v1)
     assert (replay.state, replay.version) == ("rejected", 1)
     assert "不比已生效的版本 2 新" in replay.errors[0]
-    assert agent.handle(v2) is None  # the retained message after a reconnect
+    # The retained message after a reconnect: the same report again, nothing re-applied.
+    devices = agent.devices
+    again = agent.handle(v2)
+    assert (again.state, again.version) == ("applied", 2)
+    assert agent.devices is devices
     assert agent.version == 2
 
 
