@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], Any]
 
+# Sections that the connection is built from: a change takes a reconnect (the kiosk
+# restarts). Devices are re-opened here; UI and services take effect on the next screen.
+RESTART_SECTIONS = ("station", "hub", "broker", "tls")
+
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file only its owner can read, atomically."""
@@ -123,8 +127,8 @@ class DeviceSet:
 class ConfigAgent:
     """Handles desired configurations for one station; see the module docstring.
 
-    `bring_up(config)` opens the devices of a configuration and returns
-    (failures, settings not written); it defaults to `DeviceSet`.
+    `on_applied(config, restart)` is called after a configuration took effect, with the
+    sections that changed and need a restart (see `RESTART_SECTIONS`).
     """
 
     def __init__(
@@ -135,7 +139,7 @@ class ConfigAgent:
         publish: Publish,
         *,
         topics: Topics | None = None,
-        on_applied: Callable[[KioskConfig], None] | None = None,
+        on_applied: Callable[[KioskConfig, list[str]], None] | None = None,
     ) -> None:
         self.sid = sid
         self.dir = Path(state_dir)
@@ -239,7 +243,10 @@ class ConfigAgent:
             )
         write_private(self.state_file, desired.model_dump_json().encode())
         if self.on_applied:
-            self.on_applied(config)
+            old = current.config if current else {}
+            self.on_applied(
+                config, [k for k in RESTART_SECTIONS if old.get(k) != desired.config.get(k)]
+            )
         logger.info("configuration v%s applied", desired.version)
         report = m.ConfigReported(version=desired.version, state="applied", errors=unapplied)
         write_private(self.report_file, report.model_dump_json().encode())

@@ -147,3 +147,20 @@ def test_peripheral_settings_the_driver_cannot_write_are_reported(agent, key):
     assert report.errors == [
         "devices.printer.internal.density: 设备驱动不支持写入，请在设备上手动设置"
     ]
+
+
+def test_the_kiosk_is_told_which_changes_need_a_restart(tmp_path, key):
+    told = []
+    agent = ConfigAgent(
+        SID,
+        tmp_path,
+        key.public_key(),
+        lambda *a: None,
+        on_applied=lambda cfg, restart: told.append(restart),
+    )
+    base = config(camera={"type": "synthetic"}, printer={"type": "escpos-simulator"})
+    agent.handle(payload(key, 1, base))
+    agent.handle(payload(key, 2, {**base, "ui": {"voice": False}}))
+    agent.handle(payload(key, 3, {**base, "broker": {"url": "mqtt://127.0.0.1:1884"}}))
+    agent.close()
+    assert told == [["station", "hub", "broker"], [], ["broker"]]
