@@ -23,7 +23,12 @@ def _run(args) -> int:
         # The modem's send(to, text) is the Notifier interface; the dispatcher retries.
         notifier = create_driver("modem", "at", port=args.sms_modem, retries=0)
     try:
-        return run_hub(args.data, args.mqtt, host, port, root=args.root,
+        mqtt = args.mqtt
+        if args.mqtt_credentials:
+            from hub.fleet.broker import with_credentials
+
+            mqtt = with_credentials(mqtt, args.mqtt_credentials)
+        return run_hub(args.data, mqtt, host, port, root=args.root,
                        batch_size=args.batch_size, notifier=notifier)
     except HubAlreadyRunning as exc:
         print(exc, file=sys.stderr)
@@ -48,6 +53,7 @@ def register(sub) -> None:
     hub = sub.add_parser("hub", help="运行县级中心（接收申请、分派部门、推送状态）")
     hub.add_argument("--data", default="var/hub", help="data directory (database, blobs)")
     hub.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL")
+    hub.add_argument("--mqtt-credentials", help="hub-credentials.json from `cunban broker config`")
     hub.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the web API")
     hub.add_argument("--root", default=DEFAULT_ROOT, help="MQTT topic root")
     hub.add_argument("--batch-size", type=int, default=500, help="messages per commit")

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from hub.broker import render_config
 from hub.db.fleet import FleetStore
@@ -111,6 +112,15 @@ def write_broker_config(
     conf = out / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return conf
+
+
+def with_credentials(url: str, credentials_file: Path | str) -> str:
+    """The broker URL with the hub's account from `hub-credentials.json` in it."""
+    creds = json.loads(Path(credentials_file).read_text(encoding="utf-8"))
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    user, password = quote(creds["username"], safe=""), quote(creds["password"], safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
 
 
 def reload_broker(out_dir: Path | str) -> bool:

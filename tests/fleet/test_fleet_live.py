@@ -25,9 +25,8 @@ SID = "411381101201"
 
 @pytest.fixture
 def hub(deployment, tmp_path):
-    creds = deployment.hub_credentials
-    url = f"mqtt://{creds['username']}:{creds['password']}@127.0.0.1:{deployment.port}"
-    h = HubProcess(deployment.data, url).start()
+    h = HubProcess(deployment.data, f"mqtt://127.0.0.1:{deployment.port}", extra=[
+        "--mqtt-credentials", str(deployment.out / "hub-credentials.json")]).start()
     yield h
     h.stop()
 
