@@ -60,16 +60,21 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--applications", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--db", help="keep the generated database here and reuse it")
     args = parser.parse_args()
     catalog, calendar = load_catalog(), WorkCalendar.load()
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "hub.db"
+        db = Path(args.db or Path(tmp) / "hub.db")
+        reuse = db.exists()
         migrate(db)
         start = time.perf_counter()
-        events = generate(db, catalog, calendar, args.applications, supplement_rate=0.6,
-                          supplement_rounds=2)
+        if not reuse:
+            generate(db, catalog, calendar, args.applications, supplement_rate=0.75,
+                     supplement_rounds=2)
         conn = sqlite3.connect(db)
         conn.execute("ANALYZE")
+        events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        conn.execute("DELETE FROM sessions")
         dept, dept_count = conn.execute(
             "SELECT department, count(*) FROM applications GROUP BY department "
             "ORDER BY 2 DESC LIMIT 1").fetchone()
@@ -77,11 +82,13 @@ def main() -> int:
         one = conn.execute("SELECT id FROM applications WHERE department = ? AND state = 3 "
                            "LIMIT 1", [dept]).fetchone()[0]
         conn.close()
-        print(f"generated {args.applications} applications, {events} events in "
+        print(f"{'reused' if reuse else 'generated'} {args.applications} applications, "
+              f"{events} events in "
               f"{time.perf_counter() - start:.0f} s; largest department {dept} has "
               f"{dept_count}")
         store = WebStore(db)
-        Accounts(store).create_user("bench", PASSWORD, "officer", department=dept)
+        if store.officer("bench") is None:
+            Accounts(store).create_user("bench", PASSWORD, "officer", department=dept)
         store.close()
 
         app = create_app(db_path=db, catalog=catalog, calendar=calendar, topics=Topics(),

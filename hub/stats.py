@@ -3,8 +3,10 @@
 received = 已接件 events, accepted = 已受理, completed = 办结 (通过, 容缺通过, 不通过); a
 办结 is on time when its China date is not after the deadline its SLA clock set, overdue
 otherwise. Months are China-time months (an event at 23:30 UTC on 31 January counts in
-February). Rows come from one grouped query; the breakdowns are sums of it, so town,
-department, month and total always reconcile.
+February). Each report first folds the events recorded since the previous one into monthly
+cells per station and item (`WebStore.refresh_stats`), so a request reads the new events
+only; the breakdowns are sums of one grouped query over the cells, so town, department,
+month and total always reconcile.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def report(store: WebStore, *, since: str | None = None, until: str | None = Non
     place = "station" if town else "town"
     unit = "service_code" if department else "department"
     filters = {k: v for k, v in (("town", town), ("department", department)) if v}
+    with store.transaction():
+        store.refresh_stats()
     rows = store.stats_cells((place, unit), filters, since, until)
     result = Report()
     for row in rows:
@@ -79,6 +83,7 @@ def trend_svg(by_month: dict[str, Counts], labels: dict[str, str], *, width: int
     left, right, top, bottom = 48, 12, 14, 52
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([1, *(getattr(c, s) for c in by_month.values() for s in SERIES_STYLE)])
+    peak = 4 * -(-peak // 4)  # a multiple of 4, so the five axis labels are whole numbers
     step = plot_w / max(1, len(months) - 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
              f'role="img" class="trend"><title>{escape(labels.get("title", ""))}</title>']
@@ -103,6 +108,9 @@ def trend_svg(by_month: dict[str, Counts], labels: dict[str, str], *, width: int
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2.5" '
                          f'stroke-dasharray="{dash}" points="{points}" '
                          f'data-series="{name}"/>')
+            for point in points.split():  # a single month still shows as dots
+                x, y = point.split(",")
+                parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{colour}"/>')
         parts.append(f'<line x1="{legend_x}" y1="{height - 14}" x2="{legend_x + 22}" '
                      f'y2="{height - 14}" stroke="{colour}" stroke-width="3" '
                      f'stroke-dasharray="{dash}"/>')

@@ -122,37 +122,58 @@ class WebStore(Store):
             [*args, limit])]
 
     # statistics ------------------------------------------------------------------------
+    def refresh_stats(self) -> int:
+        """Fold the events recorded since the last call into `stats_cells`; returns how
+        many events were read. Call inside a transaction.
+
+        received = 已接件 (1), accepted = 已受理 (3), completed = 办结 (11, 12, 13); a 办结
+        is on time when its China date is not after the deadline the SLA clock recorded
+        on the case (a stopped clock keeps it), overdue otherwise.
+        """
+        last = self.db.execute("SELECT last_event_id FROM stats_state").fetchone()[0]
+        top = self.db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        if top <= last:
+            return 0
+        # China has kept UTC+8 all year since 1991, so a fixed offset is exact here.
+        self.db.execute(
+            "INSERT INTO stats_cells (month, station, town, department, service_code, "
+            "received, accepted, completed, on_time, overdue) "
+            "SELECT strftime('%Y-%m', e.at, '+8 hours'), a.station, a.town, a.department, "
+            "a.service_code, sum(e.code = 1), sum(e.code = 3), sum(e.code IN (11, 12, 13)), "
+            "sum(e.code IN (11, 12, 13) AND date(e.at, '+8 hours') <= a.deadline), "
+            "sum(e.code IN (11, 12, 13) AND date(e.at, '+8 hours') > a.deadline) "
+            "FROM events e JOIN applications a ON a.id = e.application_id "
+            "WHERE e.id > ? AND e.id <= ? AND e.code IN (1, 3, 11, 12, 13) "
+            "GROUP BY 1, 2, 3, 4, 5 "
+            "ON CONFLICT (month, station, service_code, department) DO UPDATE SET "
+            "received = received + excluded.received, accepted = accepted + excluded.accepted, "
+            "completed = completed + excluded.completed, on_time = on_time + excluded.on_time, "
+            "overdue = overdue + excluded.overdue", [last, top])
+        self.db.execute("UPDATE stats_state SET last_event_id = ?", [top])
+        return top - last
+
     def stats_cells(self, group: tuple[str, ...], filters: dict, since: str | None,
                     until: str | None) -> list[dict]:
-        """Counts from the event log, grouped by month (China time) and `group` columns.
-
-        received = 已接件 (1), accepted = 已受理 (3), completed = 办结 (11, 12, 13); a
-        办结 is on time when its China date is not after the deadline the SLA clock
-        recorded on the case, overdue otherwise. `since`/`until` are months ('2026-01').
-        """
-        allowed = {"town": "a.town", "station": "a.station", "department": "a.department",
-                   "service_code": "a.service_code"}
-        cols = [allowed[g] for g in group]
-        where, args = ["e.code IN (1, 3, 11, 12, 13)"], []
+        """Sums of `stats_cells` by month and the `group` columns; `since`/`until` are
+        months ('2026-01'), `filters` equalities on town, station, department, item."""
+        allowed = ("town", "station", "department", "service_code")
+        where, args = ["1"], []
         for column, value in filters.items():
-            where.append(f"{allowed[column]} = ?")
+            if column not in allowed:
+                raise ValueError(f"not a statistics column: {column}")
+            where.append(f"{column} = ?")
             args.append(value)
-        # China has kept UTC+8 all year since 1991, so a fixed offset is exact here.
-        month = "strftime('%Y-%m', e.at, '+8 hours')"
         if since:
-            where.append(f"{month} >= ?")
+            where.append("month >= ?")
             args.append(since)
         if until:
-            where.append(f"{month} <= ?")
+            where.append("month <= ?")
             args.append(until)
-        select = ", ".join([f"{month} AS month", *[f"{c} AS {g}" for c, g in zip(cols, group,
-                                                                                strict=True)]])
-        sql = (
-            f"SELECT {select}, "
-            "sum(e.code = 1) AS received, sum(e.code = 3) AS accepted, "
-            "sum(e.code IN (11, 12, 13)) AS completed, "
-            "sum(e.code IN (11, 12, 13) AND date(e.at, '+8 hours') <= a.deadline) AS on_time, "
-            "sum(e.code IN (11, 12, 13) AND date(e.at, '+8 hours') > a.deadline) AS overdue "
-            "FROM events e JOIN applications a ON a.id = e.application_id "
-            f"WHERE {' AND '.join(where)} GROUP BY {', '.join(['month', *group])}")
-        return list(self.db.query(sql, args))
+        for column in group:
+            if column not in allowed:
+                raise ValueError(f"not a statistics column: {column}")
+        cols = ", ".join(["month", *group])
+        return list(self.db.query(
+            f"SELECT {cols}, sum(received) AS received, sum(accepted) AS accepted, "
+            "sum(completed) AS completed, sum(on_time) AS on_time, sum(overdue) AS overdue "
+            f"FROM stats_cells WHERE {' AND '.join(where)} GROUP BY {cols}", args))

@@ -110,8 +110,8 @@ def generate(db_path, catalog: Catalog, calendar: WorkCalendar, n: int, *, seed:
             deadline = clock.deadline.isoformat() if clock.deadline else None
         last = steps[-1]
         apps.append((
-            app_id, f"{item.code}{station[:6]}{i:012d}", station, station[:9],
-            f"{station}-{i}", item.code, catalog.version, item.department, None,
+            app_id, f"{item.code}{station[:6]}{seed:04d}{i:08d}", station, station[:9],
+            f"{station}-{seed}-{i}", item.code, catalog.version, item.department, None,
             "41138119560308002X", "李秀英", "13800138000", "{}", "{}", json.dumps([]), None,
             t.isoformat(), t.isoformat(), last[0], last[2].isoformat(), None, None, deadline))
         for seq, (code, action, at) in enumerate(steps, start=1):

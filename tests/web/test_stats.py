@@ -90,6 +90,23 @@ def test_statistics_equal_a_recount_of_the_event_log(history, where):
     assert as_plain(report.by_department) == expected(counts, "unit")
 
 
+def test_statistics_fold_in_new_events_between_requests(tmp_path, catalog):
+    db = tmp_path / "hub.db"
+    migrate(db)
+    calendar = WorkCalendar.load()
+    generate(db, catalog, calendar, 3000, seed=1)
+    store = WebStore(db)
+    first = stats.report(store)
+    assert as_plain({"all": first.total}) == expected(recount(db), "total")
+    generate(db, catalog, calendar, 3000, seed=2)
+    second = stats.report(store, town="411381103")
+    counts = recount(db, town="411381103")
+    assert as_plain(second.by_month) == expected(counts, "month")
+    assert as_plain(second.by_place) == expected(counts, "place")
+    assert as_plain({"all": stats.report(store).total}) == expected(recount(db), "total")
+    store.close()
+
+
 def test_the_history_crosses_month_boundaries_where_utc_and_china_time_differ(history):
     db, _ = history
     conn = sqlite3.connect(db)

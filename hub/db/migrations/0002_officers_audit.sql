@@ -56,3 +56,27 @@ CREATE INDEX applications_station_queue ON applications
 
 -- Statistics read the event log by code.
 CREATE INDEX events_code_at ON events (code, at, application_id);
+
+-- Statistics: monthly counts per station and item folded in from the event log up to
+-- `stats_state.last_event_id`; a request folds in only the events after it (events are
+-- append-only, so the cells are always the sums over a prefix of the log).
+CREATE TABLE stats_cells (
+    month TEXT NOT NULL,                 -- China-time month of the event, 2026-01
+    station TEXT NOT NULL,
+    town TEXT NOT NULL,
+    department TEXT NOT NULL,
+    service_code TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    on_time INTEGER NOT NULL,
+    overdue INTEGER NOT NULL,
+    PRIMARY KEY (month, station, service_code, department)
+);
+CREATE INDEX stats_cells_town ON stats_cells (town, month);
+CREATE INDEX stats_cells_department ON stats_cells (department, month);
+CREATE TABLE stats_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_event_id INTEGER NOT NULL
+);
+INSERT INTO stats_state (id, last_event_id) VALUES (1, 0);
