@@ -79,41 +79,42 @@ def _file(outbox, catalog, n, code=None):
     return outbox.file(fields, list(blobs.values()))
 
 
-def test_a_broker_restart_mid_burst_loses_nothing_from_the_kiosk_outbox(tmp_path, own_broker,
-                                                                        catalog):
-    hub = HubProcess(tmp_path / "hub", own_broker.url).start()
+def _burst_through_a_broker_fault(tmp_path, broker, catalog, count, fault_at, fault):
+    """File `count` applications through a kiosk outbox, hit the broker with `fault` after
+    `fault_at` of them, and wait until the outbox is empty; return the hub's data dir."""
+    hub = HubProcess(tmp_path / "hub", broker.url).start()
     outbox = Outbox(tmp_path / "kiosk", SID)
-    uploader = Uploader(outbox, own_broker.url, first_retry=1.0).start()
+    uploader = Uploader(outbox, broker.url, first_retry=1.0).start()
     try:
-        for n in range(1, 41):
+        for n in range(1, count + 1):
             _file(outbox, catalog, n)
             uploader.nudge()
-            if n == 20:
-                own_broker.restart()
+            if n == fault_at:
+                fault()
         assert _wait(lambda: not outbox.pending_ids(), 120), outbox.counts()
     finally:
         uploader.stop()
         hub.stop()
-    assert _count(hub.data / "hub.db") == 40
-    assert _count(outbox.root / "outbox.db", "SELECT count(*) FROM receipts") == 40
+    assert _count(outbox.root / "outbox.db", "SELECT count(*) FROM receipts") == count
+    return hub.data
+
+
+def test_a_broker_restart_mid_burst_loses_nothing_from_the_kiosk_outbox(tmp_path, own_broker,
+                                                                        catalog):
+    data = _burst_through_a_broker_fault(tmp_path, own_broker, catalog, 40, 20,
+                                         own_broker.restart)
+    assert _count(data / "hub.db") == 40
 
 
 def test_a_broker_killed_with_kill_9_is_recovered_from_the_outboxes(tmp_path, own_broker,
                                                                     catalog):
-    hub = HubProcess(tmp_path / "hub", own_broker.url).start()
-    outbox = Outbox(tmp_path / "kiosk", SID)
-    uploader = Uploader(outbox, own_broker.url, first_retry=1.0).start()
-    try:
-        for n in range(1, 31):
-            _file(outbox, catalog, n)
-            uploader.nudge()
+    def kill_and_start():
         own_broker.kill()
         own_broker.start()
-        assert _wait(lambda: not outbox.pending_ids(), 120), outbox.counts()
-    finally:
-        uploader.stop()
-        hub.stop()
-    assert _count(hub.data / "hub.db") == 30
+
+    data = _burst_through_a_broker_fault(tmp_path, own_broker, catalog, 30, 30,
+                                         kill_and_start)
+    assert _count(data / "hub.db") == 30
 
 
 KILL_AFTER_FILING = """
