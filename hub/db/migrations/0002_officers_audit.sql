@@ -49,6 +49,7 @@ CREATE INDEX applications_open_queue ON applications
     WHERE state NOT IN (2, 4, 5, 11, 12, 13, 14, 15, 16);
 CREATE INDEX applications_department_town ON applications (department, town, state);
 CREATE INDEX applications_department_item ON applications (department, service_code, state);
+CREATE INDEX applications_department_station ON applications (department, station);
 CREATE INDEX applications_town_queue ON applications
     (town, coalesce(deadline, '9999-12-31'), received_at);
 CREATE INDEX applications_station_queue ON applications
