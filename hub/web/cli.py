@@ -12,6 +12,14 @@ def _create_user(args) -> int:
     from hub.db.web import WebStore
     from hub.runner import DataDir
 
+    if args.department:
+        from hub.catalog import load_catalog
+
+        known = {d.code for d in load_catalog().departments}
+        if args.department not in known:
+            print(f"部门编码 {args.department} 不在事项目录中，可用的有："
+                  f"{'、'.join(sorted(known))}", file=sys.stderr)
+            return 2
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

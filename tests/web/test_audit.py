@@ -81,3 +81,15 @@ def test_the_verify_command_reports_the_first_broken_link(hub, tmp_path):
     _tamper(hub, "UPDATE audit_log SET detail_json = '{}' WHERE id = 4")
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "第 4 条" in bad.stderr and "id 4" in bad.stderr
+
+
+def test_create_user_refuses_an_unknown_department_and_a_missing_town(tmp_path):
+    base = [sys.executable, "-m", "cunban.cli", "admin", "create-user", "--data",
+            str(tmp_path / "hub"), "--password-stdin", "--username", "u"]
+    bad_dept = subprocess.run([*base, "--role", "officer", "--department", "NOPE"],
+                              input="long-enough-1\n", capture_output=True, text=True,
+                              timeout=60)
+    assert bad_dept.returncode == 2 and "NOPE" in bad_dept.stderr
+    no_town = subprocess.run([*base, "--role", "town"], input="long-enough-1\n",
+                             capture_output=True, text=True, timeout=60)
+    assert no_town.returncode == 2 and "--town" in no_town.stderr
