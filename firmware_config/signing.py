@@ -1,8 +1,11 @@
-"""Ed25519 signatures over desired configurations (RFC 8032, through `cryptography`).
+"""Ed25519 signatures over desired configurations and catalog snapshots (RFC 8032, through
+`cryptography`), both made with the county's one signing key (`pki/signing.key`).
 
-What is signed is the station id, the version and the canonical JSON of the
-configuration (keys sorted, no whitespace, UTF-8), after a fixed label, so a signature
-made for one station or one version cannot be presented for another.
+What is signed for a configuration is the station id, the version and the canonical JSON
+of the configuration (keys sorted, no whitespace, UTF-8), after a fixed label, so a
+signature made for one station or one version cannot be presented for another. For a
+catalog snapshot it is another label, the version and the content hash
+(`CatalogSnapshot.signed_bytes`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from protocols.catalog import CatalogSnapshot
 from protocols.messages import ConfigDesired
 
 LABEL = b"cunban station config v1\n"
@@ -75,3 +79,26 @@ def verify_config(public: Ed25519PublicKey, sid: str, desired: ConfigDesired) ->
         public.verify(signature, _message(sid, desired.version, desired.config))
     except (InvalidSignature, ValueError) as exc:
         raise SignatureError("配置签名不对：不是本县平台签发的，或在传输中被改动") from exc
+
+
+def sign_catalog(private: Ed25519PrivateKey, snapshot: CatalogSnapshot) -> CatalogSnapshot:
+    """`snapshot` with the county's signature over its version and content hash."""
+    signature = private.sign(snapshot.signed_bytes())
+    return snapshot.model_copy(
+        update={
+            "signature": base64.b64encode(signature).decode(),
+            "key_id": key_id(private.public_key()),
+        }
+    )
+
+
+def verify_catalog(public: Ed25519PublicKey, snapshot: CatalogSnapshot) -> None:
+    """Raise SignatureError unless `snapshot` carries a signature by `public`'s key over its
+    version and hash. The content itself is checked against the hash by `to_catalog()`."""
+    if not snapshot.signature:
+        raise SignatureError("事项目录没有签名：不是本县平台发布的，已不采用")
+    try:
+        signature = base64.b64decode(snapshot.signature, validate=True)
+        public.verify(signature, snapshot.signed_bytes())
+    except (InvalidSignature, ValueError) as exc:
+        raise SignatureError("事项目录签名不对：不是本县平台发布的，或在传输中被改动") from exc

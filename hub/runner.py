@@ -26,12 +26,12 @@ from hub.catalog import load_catalog
 from hub.db import migrate
 from hub.db.fleet import FleetStore
 from hub.db.repositories import Store
+from hub.fleet.configs import catalog_payload
 from hub.fleet.monitor import FleetMonitor
 from hub.ingest import Ingest
 from hub.notify import Notifier, SmsDispatcher, SpoolNotifier
 from hub.service import ApplicationService
 from protocols import messages as m
-from protocols.catalog import CatalogSnapshot
 from protocols.mqtt import MqttEndpoint, Presence
 from protocols.topics import DEFAULT_ROOT, Topics
 
@@ -89,7 +89,7 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
     ingest = Ingest(store, BlobStore(data.blobs), ApplicationService(store, catalog, calendar,
                                                                      topics),
                     topics, batch_size=batch_size)
-    snapshot = m.encode(CatalogSnapshot.from_catalog(catalog))
+    snapshot = catalog_payload(catalog, data.root)
 
     def on_connected() -> None:
         ingest.on_reconnected()

@@ -68,6 +68,10 @@ POWER_TYPES: dict[str, str] = {
 # village links; the shipped catalog must stay well under this.
 SNAPSHOT_MAX_BYTES = 256 * 1024
 
+# Prefix of what a snapshot's signature covers, so a signature over a catalog can never be
+# taken for one over a station configuration (firmware_config.signing uses another label).
+SNAPSHOT_SIGNATURE_LABEL = b"cunban catalog snapshot v1\n"
+
 Level = Literal["village", "town", "county"]
 Kind = Literal["即办件", "承诺件", "上报件", "联办件"]
 Collect = Literal["station", "town", "county", "post", "electronic"]
@@ -425,7 +429,8 @@ class Catalog(CatalogHeader):
 
 
 class CatalogSnapshot(BaseModel):
-    """The `data` of the retained `cunban/catalog` message: the whole catalog plus its hash.
+    """The `data` of the retained `cunban/catalog` message: the whole catalog plus its hash,
+    signed by the hub with the county's Ed25519 key (the one configurations are signed with).
 
     `to_catalog()` rebuilds the catalog and refuses a snapshot whose hash does not match,
     so a kiosk never runs on a corrupted or half-edited catalog.
@@ -439,6 +444,19 @@ class CatalogSnapshot(BaseModel):
     groups: list[str] = Field(description="Kiosk icon groups in display order.")
     departments: list[Department] = Field(description="Implementing departments.")
     items: list[ServiceItem] = Field(description="Every item, retired ones included.")
+    signature: str | None = Field(
+        default=None,
+        description="Ed25519 signature (base64) by the county's signing key over "
+        "`signed_bytes()`; absent only from a hub without a signing key (demonstrations).",
+    )
+    key_id: str | None = Field(
+        default=None, description="First 16 hex digits of sha256 of the raw public key."
+    )
+
+    def signed_bytes(self) -> bytes:
+        """What the signature covers: a fixed label, the version and the content hash.
+        `to_catalog()` checks the content against the hash, so the signature covers it."""
+        return SNAPSHOT_SIGNATURE_LABEL + f"{self.version}\n{self.hash}".encode()
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> CatalogSnapshot:

@@ -18,7 +18,10 @@ TOPICS: list[tuple[Kind, str, str, int, bool, str]] = [
      "Hub availability: the Last Will says `offline`, `online` on connect, `stopped` on a "
      "clean exit."),
     (Kind.CATALOG, "cunban/catalog", "hub → all", 1, True,
-     "The current catalog snapshot (version, hash, items); kiosks verify the hash."),
+     "The current catalog snapshot (version, hash, items), signed (Ed25519, `signature`, "
+     "`key_id`) with the county key configurations are signed with; enrolled kiosks refuse "
+     "an unsigned or wrongly signed one and keep their last good copy, and all kiosks "
+     "verify the hash."),
     (Kind.STATION_STATUS, "cunban/station/{sid}/status", "kiosk → hub", 1, True,
      "Kiosk availability, software and configuration version (Last Will `offline`)."),
     (Kind.DEVICE_STATE, "cunban/station/{sid}/device/{device}/state", "kiosk → hub", 1, True,

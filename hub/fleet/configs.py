@@ -5,14 +5,26 @@ message are written in one transaction, so a crash delays the message, never los
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 from firmware_config import KioskConfig, parse_config
-from firmware_config.signing import Ed25519PrivateKey, canonical, sign_config
+from firmware_config.signing import (
+    Ed25519PrivateKey,
+    canonical,
+    load_private_key,
+    sign_catalog,
+    sign_config,
+)
 from hub.db.fleet import FleetStore
+from hub.fleet.pki import PkiPaths
 from hub.fleet.registry import FleetError
+from protocols.catalog import Catalog, CatalogSnapshot
 from protocols.messages import ConfigDesired, encode
 from protocols.topics import Kind, Topics
+
+logger = logging.getLogger(__name__)
 
 
 def config_data(config: KioskConfig) -> dict:
@@ -70,3 +82,17 @@ def current_config(store: FleetStore, sid: str) -> ConfigDesired | None:
         signature=row["signature"],
         key_id=row["key_id"],
     )
+
+
+def catalog_payload(catalog: Catalog, data_dir: Path | str) -> bytes:
+    """The retained `cunban/catalog` payload, signed with the county's key when the hub's
+    data directory has one (`cunban pki init`). Without it the snapshot goes unsigned, and
+    every enrolled kiosk refuses it: that is only for demonstrations."""
+    snapshot = CatalogSnapshot.from_catalog(catalog)
+    key_file = PkiPaths.of(data_dir).signing_key
+    if key_file.exists():
+        snapshot = sign_catalog(load_private_key(key_file), snapshot)
+    else:
+        logger.warning("no signing key at %s: the catalog goes out unsigned and enrolled "
+                       "kiosks will refuse it (run cunban pki init)", key_file)
+    return encode(snapshot)

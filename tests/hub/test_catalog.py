@@ -278,8 +278,8 @@ def test_shipped_snapshot_stays_under_the_retained_message_budget(catalog):
 
 def test_snapshot_refuses_unknown_fields_at_top_level_and_inside_items(catalog):
     data = json.loads(CatalogSnapshot.from_catalog(catalog).model_dump_json())
-    with pytest.raises(ValidationError, match="signature"):
-        CatalogSnapshot.model_validate({**data, "signature": "x"})
+    with pytest.raises(ValidationError, match="signed_by"):
+        CatalogSnapshot.model_validate({**data, "signed_by": "x"})
     data["items"][0]["materials"][0]["colour"] = "red"
     with pytest.raises(ValidationError, match="colour"):
         CatalogSnapshot.model_validate(data)
