@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "kiosk.cli",
     "device_drivers.cli",
     "hub.fleet.cli",
+    "hub.bench",
 )
 
 

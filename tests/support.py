@@ -3,133 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import queue
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
-from hub.broker import write_config
+from cunban.processes import ROOT, Broker, HubProcess, free_port, wait_port
 from protocols.mqtt import MqttEndpoint, unique_client_id
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
-class Broker:
-    """A Mosquitto process with the project's configuration; kill and restart at will."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.port = free_port()
-        self.conf = write_config(workdir, port=self.port)
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> Broker:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-
-class HubProcess:
-    """`cunban hub` in its own process, so a test can kill -9 it."""
-
-    def __init__(self, data: Path, broker_url: str, *, extra: list[str] | None = None):
-        self.data = data
-        self.broker_url = broker_url
-        self.http_port = free_port()
-        self.extra = extra or []
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def start(self, wait: bool = True) -> HubProcess:
-        log = open(self.data.parent / f"{self.data.name}-hub.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cunban.cli", "--log-level", "INFO", "hub",
-             "--data", str(self.data), "--mqtt", self.broker_url,
-             "--http", f"127.0.0.1:{self.http_port}", *self.extra],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        log.close()
-        if wait:
-            self.wait_healthy()
-        return self
-
-    def wait_healthy(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited with {self.proc.returncode}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(
-                    self.base + "/api/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError("hub did not become healthy")
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def get(self, path: str, token: str | None = None) -> tuple[int, dict]:
-        req = urllib.request.Request(self.base + path)
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+__all__ = ["ROOT", "Broker", "HubProcess", "Listener", "free_port", "wait_port"]
 
 
 class Listener:

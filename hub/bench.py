@@ -1,0 +1,371 @@
+"""`cunban bench ingest`: applications per second through the whole intake path.
+
+N simulated stations — each a real MQTT client with its own on-disk outbox
+(`kiosk.outbox.Outbox`) — file valid applications at a given rate; the hub validates,
+group-commits and acks after the commit; the station deletes the row on the ack. Latency
+is measured from the outbox write to the ack arriving at the station.
+
+The baseline runs first in the same process with the same stations and payloads, against a
+bare echo instead of the hub: a paho client that receives on the submit topic and publishes
+an ack, nothing else. It is the ceiling a Python hub can reach on the machine.
+
+Stations run their outboxes with `synchronous=NORMAL` (WAL, durable across a process
+crash): a real kiosk fsyncs its own disk, and here they would share the hub's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import queue
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cunban.processes import Broker, HubProcess
+from kiosk.outbox import Outbox
+from protocols import messages as m
+from protocols.mqtt import BrokerUrl, MqttEndpoint, unique_client_id
+from protocols.topics import Kind, Topics
+
+T = Topics()
+COUNTY_TOWN = "411381101"  # Dengzhou, Rangdong town: stations 411381101001 …
+RESEND_AFTER = 10.0  # seconds before a station publishes an unacked row again
+
+
+def station_ids(n: int) -> list[str]:
+    return [f"{COUNTY_TOWN}{i + 1:03d}" for i in range(n)]
+
+
+def _template(catalog) -> tuple[dict, dict[str, bytes], list[str]]:
+    """Submit fields for `Outbox.file`, the example blobs, and the item's material codes."""
+    from protocols.examples import example_submit
+
+    payload, blobs = example_submit(catalog, "411381101001")
+    submit = m.decode(Kind.SUBMIT, payload).data
+    fields = {k: getattr(submit, k) for k in type(submit).model_fields
+              if k not in ("receipt_number", "filed_at")}
+    codes = [ref.code for ref in submit.materials]
+    return fields, blobs, codes
+
+
+def fresh_blob(size: int, rng: random.Random) -> bytes:
+    """A JPEG-shaped blob of `size` bytes (SOI … EOI) that no other application shares."""
+    body = rng.randbytes(max(0, size - 6))
+    return b"\xff\xd8\xff" + body + b"\xff\xd9\x00"
+
+
+class Station:
+    """A simulated station: outbox on disk, publishes submits, deletes rows on `stored`."""
+
+    def __init__(self, sid: str, url: str, workdir: Path, fields: dict,
+                 shared: dict[str, bytes], codes: list[str], *, blobs: int, blob_size: int,
+                 window: int):
+        self.sid = sid
+        self.outbox = Outbox(workdir / sid, sid)
+        self.outbox.db.conn.execute("PRAGMA synchronous=NORMAL")
+        self.fields, self.shared, self.codes = fields, shared, codes
+        self.blobs, self.blob_size, self.window = blobs, blob_size, window
+        self.rng = random.Random(sid)
+        self.filed: dict[str, float] = {}  # application id → perf_counter at outbox write
+        self.sent_at: dict[str, float] = {}
+        self.acked: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.other_acks = 0
+        self._acks: queue.Queue[bytes | None] = queue.Queue()
+        self._room = threading.Semaphore(window)
+        self._lock = threading.Lock()
+        self.endpoint = MqttEndpoint(
+            url, unique_client_id(f"bench-{sid}"),
+            subscriptions=[(T.station(Kind.ACK, sid), 1)],
+            on_message=lambda msg: self._acks.put(bytes(msg.payload)))
+        self._worker = threading.Thread(target=self._ack_loop, daemon=True)
+
+    def start(self) -> Station:
+        self._worker.start()
+        self.endpoint.start()
+        if not self.endpoint.wait_connected(10):
+            raise RuntimeError(f"station {self.sid} could not connect")
+        for sha, data in self.shared.items():
+            self._publish(T.blob(self.sid, sha), data)
+        return self
+
+    def stop(self) -> None:
+        self._acks.put(None)
+        self._worker.join(10)
+        self.endpoint.stop()
+        self.outbox.close()
+
+    def _publish(self, topic: str, payload: bytes) -> None:
+        while not self.endpoint.publish(topic, payload):
+            time.sleep(0.01)
+
+    # filing -----------------------------------------------------------------------------
+    def file_one(self) -> None:
+        self._room.acquire()
+        data = [fresh_blob(self.blob_size, self.rng) for _ in range(self.blobs)]
+        fields = self.fields
+        if data:
+            refs = [m.MaterialRef(code=self.codes[i % len(self.codes)],
+                                  sha256=hashlib.sha256(d).hexdigest(), mime="image/jpeg")
+                    for i, d in enumerate(data)]
+            fields = {**fields, "materials": refs}
+        filed = self.outbox.file(fields, data)
+        now = time.perf_counter()
+        app_id = str(filed.application_id)
+        with self._lock:
+            self.filed[app_id] = now
+            self.sent_at[app_id] = now
+        for d in data:
+            self._publish(T.blob(self.sid, hashlib.sha256(d).hexdigest()), d)
+        self._publish(T.station(Kind.SUBMIT, self.sid), filed.payload)
+
+    def resend_stale(self) -> int:
+        """Publish again what waited too long for its ack (the uploader's retry)."""
+        now = time.perf_counter()
+        count = 0
+        for item in self.outbox.pending(limit=1000):
+            with self._lock:
+                if now - self.sent_at.get(item.id, 0.0) < RESEND_AFTER:
+                    continue
+                self.sent_at[item.id] = now
+            for sha in self.outbox.blobs_of(item.id):
+                path = self.outbox.blob_path(sha)
+                if path.exists():
+                    self._publish(T.blob(self.sid, sha), path.read_bytes())
+            self._publish(T.station(Kind.SUBMIT, self.sid), item.payload)
+            count += 1
+        return count
+
+    def _ack_loop(self) -> None:
+        while (payload := self._acks.get()) is not None:
+            at = time.perf_counter()
+            ack = m.decode(Kind.ACK, payload).data
+            if ack.result != m.AckResult.STORED:
+                self.other_acks += 1
+                continue
+            app_id = str(ack.application_id)
+            self.outbox.on_ack(ack)
+            with self._lock:
+                if app_id in self.acked or app_id not in self.filed:
+                    continue
+                self.acked[app_id] = at
+                self.latencies.append(at - self.filed[app_id])
+            self._room.release()
+
+
+def run_load(url: str, workdir: Path, catalog, args) -> dict:
+    fields, shared, codes = _template(catalog)
+    stations = [Station(sid, url, workdir, fields, shared if args.blobs == 0 else {}, codes,
+                        blobs=args.blobs, blob_size=args.blob_kb * 1024, window=args.window)
+                .start() for sid in station_ids(args.kiosks)]
+    time.sleep(0.5)  # subscriptions and shared blobs settle before the clock starts
+    start = time.perf_counter()
+    stop_at = start + args.duration
+
+    def filer(station: Station) -> None:
+        per_station = args.rate / len(stations) if args.rate else 0.0
+        n = 0
+        while (now := time.perf_counter()) < stop_at:
+            if per_station:
+                due = start + n / per_station
+                if due > now:
+                    time.sleep(min(due - now, stop_at - now))
+                    continue
+            station.file_one()
+            n += 1
+
+    threads = [threading.Thread(target=filer, args=(s,), daemon=True) for s in stations]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    deadline = time.perf_counter() + args.drain
+    while time.perf_counter() < deadline:
+        if all(len(s.acked) >= len(s.filed) for s in stations):
+            break
+        for s in stations:
+            s.resend_stale()
+        time.sleep(0.2)
+    filed = sum(len(s.filed) for s in stations)
+    acks = [at for s in stations for at in s.acked.values()]
+    latencies = sorted(x for s in stations for x in s.latencies)
+    end = max(acks) if acks else time.perf_counter()
+    ids = {(s.sid, i) for s in stations for i in s.filed}
+    pending = sum(sum(s.outbox.counts().values()) for s in stations)
+    for s in stations:
+        s.stop()
+    return {"sent": filed, "acked": len(acks), "seconds": end - start,
+            "rate": len(acks) / (end - start) if acks else 0.0,
+            "latencies": latencies, "ids": ids, "outbox_left": pending}
+
+
+def run_echo(url: str, stop: threading.Event, ready: threading.Event) -> None:
+    """The baseline consumer: bare paho, receive a submit, publish an ack, nothing else."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=unique_client_id("bench-echo"),
+                         protocol=paho.MQTTv5)
+    client.max_inflight_messages_set(100)
+
+    def on_connect(c, userdata, flags, reason_code, properties):
+        c.subscribe([(t, 1) for t in T.hub_subscriptions()[:2]])  # submit and blobs
+        ready.set()
+
+    def on_message(c, userdata, msg):
+        topic = T.parse(msg.topic)
+        if topic.kind != Kind.SUBMIT:
+            return
+        env = json.loads(msg.payload)
+        station = topic.station
+        ack = m.ApplicationAck(application_id=env["id"], result=m.AckResult.STORED,
+                               case_number="ECHO",
+                               receipt_number=env["data"]["receipt_number"])
+        c.publish(T.station(Kind.ACK, station), m.encode(ack), qos=1)
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    broker = BrokerUrl.parse(url)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    stop.wait()
+    client.disconnect()
+    client.loop_stop()
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 1)
+
+
+def _tally(db_path: Path, ids: set[tuple[str, str]]) -> dict:
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT id, station, receipt_number FROM applications").fetchall()
+    finally:
+        db.close()
+    stored_ids = {(r[1], r[0]) for r in rows}
+    receipts = [(r[1], r[2]) for r in rows]
+    return {"stored": len(ids & stored_ids), "lost": len(ids - stored_ids),
+            "duplicates": len(receipts) - len(set(receipts))}
+
+
+def _db_size(data: Path) -> int:
+    return sum(p.stat().st_size for p in data.glob("hub.db*"))
+
+
+def _profile(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
+    """Sample the hub with py-spy (collapsed stacks) while the load runs, if installed."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return None
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration",
+                             str(max(1, int(seconds))), "--format", "raw", "--nonblocking",
+                             "-o", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def bench_ingest(args) -> dict:
+    from hub.catalog import load_catalog
+
+    catalog = load_catalog()
+    work = Path(tempfile.mkdtemp(prefix="cunban-bench-"))
+    broker = None
+    url = args.mqtt
+    if url is None:
+        broker = Broker(work / "broker").start()
+        url = broker.url
+    result: dict = {"kiosks": args.kiosks, "rate": args.rate, "duration": args.duration,
+                    "blobs": args.blobs, "blob_kb": args.blob_kb if args.blobs else 0,
+                    "cpus": os.cpu_count()}
+    try:
+        if not args.no_baseline and args.hub_db is None:
+            stop, ready = threading.Event(), threading.Event()
+            echo = threading.Thread(target=run_echo, args=(url, stop, ready), daemon=True)
+            echo.start()
+            ready.wait(10)
+            time.sleep(0.3)
+            baseline = run_load(url, work / "baseline", catalog, args)
+            stop.set()
+            echo.join(10)
+            result["baseline_throughput"] = round(baseline["rate"], 1)
+            result["baseline_p99_ms"] = _percentile(baseline["latencies"], 0.99)
+        hub = None
+        db_path = Path(args.hub_db) if args.hub_db else work / "hub" / "hub.db"
+        if args.hub_db is None:
+            hub = HubProcess(work / "hub", url,
+                             extra=["--batch-size", str(args.batch_size)]).start()
+        spy = None
+        if args.profile and hub is not None:
+            spy = _profile(hub.proc.pid, args.duration, Path(args.profile))
+        try:
+            measured = run_load(url, work / "load", catalog, args)
+            peak = hub.peak_rss() if hub else None
+        finally:
+            if spy is not None:
+                spy.wait(args.duration + 30)
+            if hub is not None:
+                hub.stop()
+        tally = _tally(db_path, measured["ids"])
+        lat = measured["latencies"]
+        result.update({
+            "throughput": round(measured["rate"], 1),
+            "ratio": (round(measured["rate"] / result["baseline_throughput"], 3)
+                      if result.get("baseline_throughput") else None),
+            "p50_ms": _percentile(lat, 0.50), "p95_ms": _percentile(lat, 0.95),
+            "p99_ms": _percentile(lat, 0.99),
+            "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
+            "sent": measured["sent"], "acked": measured["acked"], **tally,
+            "outbox_left": measured["outbox_left"],
+            "hub_peak_rss_mb": round(peak / 2**20, 1) if peak else None,
+            "db_bytes": _db_size(db_path.parent),
+        })
+        keys = ["throughput", "baseline_throughput", "ratio"]
+        return {**{k: result.get(k) for k in keys}, **result}
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure the system under load")
+    bsub = p.add_subparsers(dest="bench", required=True)
+    q = bsub.add_parser("ingest", help="applications per second, station outbox → hub → ack")
+    q.add_argument("--kiosks", type=int, default=4, help="simulated stations")
+    q.add_argument("--rate", type=float, default=0.0,
+                   help="applications per second over all stations (0: as fast as acked)")
+    q.add_argument("--duration", type=float, default=10.0, help="seconds of filing")
+    q.add_argument("--blobs", type=int, default=0,
+                   help="fresh photos per application (0: the example's, uploaded once)")
+    q.add_argument("--blob-kb", type=int, default=200, help="size of each fresh photo")
+    q.add_argument("--window", type=int, default=200,
+                   help="unacked applications a station keeps in flight")
+    q.add_argument("--drain", type=float, default=60.0,
+                   help="seconds to wait for the last acks after filing stops")
+    q.add_argument("--batch-size", type=int, default=500, help="the hub's group commit size")
+    q.add_argument("--mqtt", help="use this broker instead of starting one")
+    q.add_argument("--hub-db", help="a running hub's database: no hub is started")
+    q.add_argument("--no-baseline", action="store_true", help="skip the echo baseline")
+    q.add_argument("--profile", help="write the hub's py-spy samples (collapsed) here")
+    q.add_argument("--json", action="store_true", help="print one JSON line only")
+    q.set_defaults(func=_cmd_ingest)
+
+
+def _cmd_ingest(args) -> int:
+    result = bench_ingest(args)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for key, value in result.items():
+            print(f"{key:>20}: {value}")
+    return 0 if result.get("lost") == 0 and result.get("duplicates") == 0 else 1
