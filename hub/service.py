@@ -8,6 +8,7 @@ never loses it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -65,6 +66,8 @@ class Actor:
 SYSTEM = Actor("hub", "system")
 
 
+# One batch shares one `now`: intake formats it a dozen times per application.
+@functools.lru_cache(maxsize=64)
 def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat()
 
