@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -70,6 +71,10 @@ def make_app(build_kiosk_fn, **app_kw):
             self.frame_times: list[float] = []
             self._last_frame = None
             Clock.schedule_interval(self._measure, 0)
+            # A service manager stops the kiosk with SIGTERM: close the outbox and the
+            # devices in order (`on_stop`) instead of dying mid-write.
+            signal.signal(signal.SIGTERM,
+                          lambda *_: Clock.schedule_once(lambda dt: self.stop()))
             return self.root_widget
 
         # events reach the flow only here, on the UI thread --------------------------------

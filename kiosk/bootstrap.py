@@ -1,87 +1,39 @@
 """The kiosk's composition root: configuration in, drivers + outbox + uploader + flow out.
 
-The technician-facing configuration schema (`firmware_config`) has not landed yet, so
-`cunban kiosk --config FILE` reads the small YAML file described by `KioskConfig` here:
+The configuration is the technician's `firmware_config.KioskConfig` (the file given to
+`cunban kiosk --config`, or the signed one the hub pushed later, whichever is newer). What
+must not travel over MQTT — officers' ID numbers and PIN hashes, the maintenance PIN —
+comes from the kiosk's own `DATA/officers.json` (`kiosk.officers`).
 
-    station: "411381101201"
-    station_name: 前营村
-    mqtt: mqtt://127.0.0.1:1883
-    data_dir: /var/lib/cunban/kiosk
-    officers:
-      - {officer_id: gzry-01, name: 王信息员, id_number: "4113…", pin_hash: "pbkdf2_sha256$…"}
-    maintenance_pin_hash: "pbkdf2_sha256$…"
-    devices:
-      idcard: {type: sam, settings: {port: /dev/ttyUSB0}}
-      camera: {type: uvc, settings: {device: 0}}
-      printer: {type: escpos-serial, settings: {port: /dev/ttyUSB1}}
-
-`simulate: true` on the ID-card reader or the printer starts its pty simulator and points
-the real driver at it (training kiosks, demos, tests).
+One MQTT connection (the uploader's) carries everything: the outbox, progress requests
+(`response` hook), desired configuration (`config` hook, handled by `ConfigAgent`) and
+heartbeats. Devices are opened by the configuration's `DeviceSet`; a configuration
+applied while running re-opens them and the runtime picks the new drivers up.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
-
-import device_drivers.camera  # noqa: F401  (registers the camera types)
-import device_drivers.printer  # noqa: F401  (registers the printer types)
-from device_drivers.base import DeviceError, create_driver
-from device_drivers.idcard import SamReader  # noqa: F401  (registers the reader type)
+from firmware_config import ConfigError, KioskConfig, parse_config
+from kiosk import officers
 from kiosk.catalog_cache import load_catalog
-from kiosk.flow.machine import Flow, OfficerAccount
-from kiosk.flow.runtime import Devices, ProgressClient, Runtime, Speaker, StationRecords
+from kiosk.config import ConfigAgent, DeviceSet, load_key
+from kiosk.flow.machine import Flow
+from kiosk.flow.runtime import Devices, ProgressClient, Runtime, Speaker
+from kiosk.heartbeat import Heartbeat
 from kiosk.outbox import Outbox
-from kiosk.uploader import Uploader
-from protocols.topics import Topics, check_station_id
+from kiosk.records import StationRecords
+from kiosk.uploader import SOFTWARE, Uploader
+from protocols import messages as m
+from protocols.mqtt import Tls
+from protocols.topics import Kind, Topics
 
 logger = logging.getLogger(__name__)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DeviceConfig(_Strict):
-    type: str = Field(description="driver type, e.g. sam, uvc, synthetic, escpos-serial")
-    settings: dict[str, Any] = Field(default_factory=dict, description="driver settings")
-    simulate: bool = Field(False, description="start the pty simulator and use it")
-
-
-class OfficerConfig(_Strict):
-    officer_id: str = Field(min_length=1, max_length=40)
-    name: str = Field(min_length=1, max_length=30)
-    id_number: str = Field(min_length=18, max_length=18, description="their ID card number")
-    pin_hash: str = Field(description="pbkdf2_sha256$… from `kiosk.flow.machine.hash_pin`")
-
-
-class KioskConfig(_Strict):
-    station: str = Field(description="12-digit village division code, optional -suffix")
-    station_name: str = Field("", description="village name printed on receipts")
-    mqtt: str = Field("mqtt://127.0.0.1:1883", description="broker URL")
-    data_dir: Path = Field(Path("var/kiosk"), description="outbox, blobs, catalog cache")
-    idle_warn: float = Field(60.0, gt=0, description="seconds without a tap before warning")
-    idle_wipe: float = Field(90.0, gt=0, description="seconds without a tap before wiping")
-    voice: bool = Field(True, description="speak prompts with espeak-ng where installed")
-    catalog_wait: float = Field(10.0, ge=0, description="seconds to wait for the catalog")
-    officers: list[OfficerConfig] = Field(default_factory=list)
-    maintenance_pin_hash: str | None = None
-    config_version: str = Field("local", description="shown on the maintenance screen")
-    window: Literal["1920x1080", "1280x800"] = "1920x1080"
-    devices: dict[Literal["idcard", "camera", "printer"], DeviceConfig] = Field(
-        default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path | str) -> KioskConfig:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        config = cls.model_validate(raw)
-        check_station_id(config.station)
-        return config
 
 
 @dataclass
@@ -96,72 +48,142 @@ class Kiosk:
     progress: ProgressClient
     records: StationRecords
     devices: Devices
+    device_set: DeviceSet
+    heartbeat: Heartbeat
+    agent: ConfigAgent | None = None
     simulators: dict[str, Any] = field(default_factory=dict)
+    restart_needed: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         self.runtime.stop()
-        self.progress.stop()
+        self.heartbeat.stop()
         self.uploader.stop()
-        for device in (self.devices.reader, self.devices.camera, self.devices.printer):
-            if device is not None:
-                try:
-                    device.close()
-                except Exception:
-                    logger.exception("closing a device failed")
-        for sim in self.simulators.values():
-            sim.stop()
+        if self.agent is not None:
+            self.agent.close()  # closes the device set it holds (the current one)
+        else:
+            self.device_set.close()
         self.records.close()
         self.outbox.close()
 
 
-def _device(kind: str, conf: DeviceConfig | None, simulators: dict):
-    if conf is None:
-        return None
-    settings = dict(conf.settings)
-    if conf.simulate and kind == "idcard":
-        from device_drivers.idcard.sim import IdCardSimulator
-
-        sim = IdCardSimulator(placed=False).start()
-        simulators["idcard"] = sim
-        settings["port"] = sim.port
-    elif conf.simulate and kind == "printer":
-        from device_drivers.printer.sim import PrinterSimulator
-
-        sim = PrinterSimulator().start()
-        simulators["printer"] = sim
-        settings["port"] = sim.port
+def effective_config(config: KioskConfig, data_dir: Path) -> KioskConfig:
+    """The configuration file, unless the hub has since pushed (and the kiosk applied) a
+    signed one for this station: that one is newer and wins."""
+    state = Path(data_dir) / "config.applied.json"
     try:
-        return create_driver(kind, conf.type, **settings)
-    except DeviceError as exc:
-        # The kiosk still starts: the screens say what to do without this device.
-        logger.error("%s not available: %s (%s)", kind, exc.message, exc.detail)
-        return None
+        applied = m.ConfigDesired.model_validate_json(state.read_bytes())
+        pushed = parse_config(applied.config)
+    except FileNotFoundError:
+        return config
+    except (ValueError, ConfigError) as exc:
+        logger.error("the applied configuration cannot be read, using the file: %s", exc)
+        return config
+    if pushed.station.id != config.station.id:
+        logger.error("the applied configuration is for station %s, not %s; using the file",
+                     pushed.station.id, config.station.id)
+        return config
+    logger.info("using the configuration v%s pushed by the hub", applied.version)
+    return pushed
 
 
-def build_kiosk(config: KioskConfig, post, *, camera=None, lang=None) -> Kiosk:
+def _credentials(config: KioskConfig) -> tuple[str | None, str | None]:
+    if not config.tls.credentials_file:
+        return None, None
+    creds = json.loads(Path(config.tls.credentials_file).read_text(encoding="utf-8"))
+    return creds["username"], creds["password"]
+
+
+def _simulators(device_set: DeviceSet) -> dict[str, Any]:
+    from device_drivers.idcard.sim import IdCardSimulator
+    from device_drivers.printer.sim import PrinterSimulator
+    from device_drivers.scanner.sim import ScannerSimulator
+
+    kinds = {IdCardSimulator: "idcard", PrinterSimulator: "printer", ScannerSimulator: "scanner"}
+    return {kinds[type(sim)]: sim for sim in device_set._sims if type(sim) in kinds}
+
+
+def build_kiosk(config: KioskConfig, post, *, data_dir: Path | str, camera=None, lang=None,
+                catalog_wait: float = 10.0) -> Kiosk:
     """Wire a kiosk. `post(event)` hands events to the flow's thread; `camera` overrides
     the configured one (the demo tour shows it scripted scenes)."""
-    data = Path(config.data_dir)
-    outbox = Outbox(data, config.station)
-    uploader = Uploader(outbox, config.mqtt).start()
-    topics = Topics()
-    progress = ProgressClient(config.mqtt, config.station, topics).start()
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    config = effective_config(config, data)
+    sid = config.station.id
+    topics = Topics(config.broker.root)
+    key_file = Path(config.tls.config_key_file or data / "signing.pub")
+    key = load_key(key_file) if key_file.exists() else None
+    username, password = _credentials(config)
+    outbox = Outbox(data, sid)
+    uploader = Uploader(outbox, config.broker.url, topics=topics, username=username,
+                        password=password,
+                        tls=Tls(ca_file=config.tls.ca_file) if config.tls.ca_file else None)
+    progress = ProgressClient(uploader, sid, topics)
     records = StationRecords(data, outbox)
-    simulators: dict[str, Any] = {}
-    devices = Devices(reader=_device("idcard", config.devices.get("idcard"), simulators),
-                      camera=camera or _device("camera", config.devices.get("camera"),
-                                               simulators),
-                      printer=_device("printer", config.devices.get("printer"), simulators))
-    catalog = load_catalog(uploader, data, config.catalog_wait)
-    flow = Flow(config.station, catalog,
-                officers=[OfficerAccount(**o.model_dump()) for o in config.officers],
-                maintenance_pin_hash=config.maintenance_pin_hash,
-                idle_warn=config.idle_warn, idle_wipe=config.idle_wipe,
-                station_name=config.station_name)
-    runtime = Runtime(station=config.station, station_name=config.station_name, outbox=outbox,
+
+    device_set = DeviceSet()
+    failures, unapplied = device_set.bring_up(config)
+    for problem in failures + unapplied:
+        # The kiosk still starts: the screens say what to do without this device.
+        logger.error("device: %s", problem)
+    devices = Devices()
+
+    def use_drivers(drivers: dict[str, Any]) -> None:
+        devices.reader = drivers.get("idcard")
+        devices.camera = camera or drivers.get("camera")
+        devices.printer = drivers.get("printer")
+
+    use_drivers(device_set.drivers)
+    holder: dict[str, Kiosk] = {}
+    agent = None
+    if key is None:
+        logger.warning("no signing key at %s: configurations pushed by the hub are refused",
+                       key_file)
+    else:
+        def applied(new: KioskConfig, restart: list[str]) -> None:
+            use_drivers(agent.devices.drivers if agent.devices else {})
+            kiosk = holder.get("kiosk")
+            if kiosk is not None:
+                kiosk.runtime.config_version = str(agent.version)
+                kiosk.simulators = _simulators(agent.devices) if agent.devices else {}
+                kiosk.restart_needed = restart
+            if restart:
+                logger.warning("configuration changes %s take effect after a restart",
+                               ", ".join(restart))
+
+        agent = ConfigAgent(
+            sid, data, key,
+            lambda topic, payload: uploader.endpoint.publish(topic, payload, qos=1,
+                                                             retain=True),
+            topics=topics, on_applied=applied)
+        agent.devices = device_set  # re-opened (or rolled back) by the next configuration
+        uploader.on(Kind.CONFIG, agent.handle)
+
+    def status() -> m.StationStatus:
+        return m.StationStatus(state=m.Availability.ONLINE, software=SOFTWARE,
+                               config_version=agent.version if agent else None,
+                               outbox_pending=outbox.counts().get("pending", 0))
+
+    heartbeat = Heartbeat(uploader.endpoint, sid, status,
+                          interval=config.broker.heartbeat_interval, topics=topics)
+    uploader.start()
+    heartbeat.start()
+    catalog = load_catalog(uploader, data, catalog_wait, key)
+    local = officers.load(data)
+    ui = config.ui
+    flow = Flow(sid, catalog, officers=local.accounts(),
+                maintenance_pin_hash=local.maintenance_pin_hash,
+                idle_warn=max(1, ui.idle_timeout - ui.idle_warning), idle_wipe=ui.idle_timeout,
+                station_name=config.station.name)
+    if ui.languages[0] != flow.lang:
+        flow.lang = ui.languages[0]
+    runtime = Runtime(station=sid, station_name=config.station.name, outbox=outbox,
                       uploader=uploader, devices=devices, records=records, post=post,
-                      progress=progress, speaker=Speaker(config.voice),
+                      progress=progress, speaker=Speaker(ui.voice),
                       lang=lang or (lambda: flow.lang), catalog=catalog,
-                      config_version=config.config_version)
-    return Kiosk(config, flow, runtime, outbox, uploader, progress, records, devices,
-                 simulators)
+                      config_version=str(agent.version) if agent and agent.version else "local",
+                      catalog_key=key)
+    kiosk = Kiosk(config, flow, runtime, outbox, uploader, progress, records, devices,
+                  device_set, heartbeat, agent, _simulators(device_set))
+    holder["kiosk"] = kiosk
+    return kiosk

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from kiosk.enroll import register_enroll
+from kiosk.officers import register_officer
 from protocols.topics import TopicError, check_station_id
 
 
@@ -105,15 +106,21 @@ def _app(args) -> int:
         print("请用 --config 指定终端配置文件，或给出子命令（submit、run、demo-tour）",
               file=sys.stderr)
         return 2
-    from kiosk.app import configure_window
-    from kiosk.bootstrap import KioskConfig
+    from firmware_config import ConfigError, load_config
 
-    config = KioskConfig.load(args.config)
-    configure_window(config.window)
+    try:
+        config = load_config(args.config)
+    except (ConfigError, OSError) as exc:
+        print(f"终端配置不能用，请改正后再启动：\n{exc}", file=sys.stderr)
+        return 2
+    from kiosk.app import configure_window
+
+    configure_window(args.size)
     from kiosk.app import make_app
     from kiosk.bootstrap import build_kiosk
 
-    make_app(lambda post: build_kiosk(config, post)).run()
+    make_app(lambda post: build_kiosk(config, post, data_dir=args.app_data,
+                                         catalog_wait=args.catalog_wait)).run()
     return 0
 
 
@@ -126,9 +133,16 @@ def _demo_tour(args) -> int:
 def register(sub) -> None:
     kiosk = sub.add_parser("kiosk", help="村级服务站终端")
     kiosk.add_argument("--config", help="kiosk configuration (YAML): run the touchscreen app")
+    kiosk.add_argument("--data", dest="app_data", default="var/kiosk",
+                       help="kiosk data directory (outbox, officers.json, applied config)")
+    kiosk.add_argument("--size", default="1920x1080", choices=["1920x1080", "1280x800"],
+                       help="window size")
+    kiosk.add_argument("--catalog-wait", type=float, default=10.0,
+                       help="seconds to wait for the catalog before using the cached one")
     kiosk.set_defaults(func=_app)
     ksub = kiosk.add_subparsers(dest="kiosk_command")
     register_enroll(ksub)
+    register_officer(ksub)
     tour = ksub.add_parser("demo-tour", help="walk the real app through one application")
     tour.add_argument("--out", required=True, help="folder for a PNG of every screen")
     tour.add_argument("--mqtt", help="use this broker (and its hub) instead of starting one")

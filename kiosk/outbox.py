@@ -242,5 +242,19 @@ class Outbox:
                                   "ORDER BY seq", [application_id]))
 
 
+    # read-only views for the station's screens ---------------------------------------------
+    def waiting(self, newest_first: bool = False) -> list[dict]:
+        """Applications not yet stored by the hub (pending and invalid), with their payload."""
+        order = "DESC" if newest_first else "ASC"
+        return list(self.db.query(
+            "SELECT id, receipt_number, service_code, payload, attempts, state, created_at "
+            f"FROM outbox ORDER BY created_at {order}"))
+
+    def receipts(self, newest_first: bool = False) -> list[dict]:
+        """Applications the hub has stored, with their case numbers."""
+        order = "DESC" if newest_first else "ASC"
+        return list(self.db.query(f"SELECT * FROM receipts ORDER BY acked_at {order}"))
+
+
 def _errors(ack: m.ApplicationAck) -> str:
     return json.dumps([e.model_dump() for e in ack.errors], ensure_ascii=False)

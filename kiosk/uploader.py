@@ -13,10 +13,11 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from kiosk.outbox import Outbox
 from protocols import messages as m
-from protocols.mqtt import Message, MqttEndpoint, Presence, unique_client_id
+from protocols.mqtt import Message, MqttEndpoint, Presence, Tls, unique_client_id
 from protocols.topics import Kind, TopicError, Topics
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ def backoff(attempts: int, first: float = 5.0, cap: float = 300.0) -> float:
 class Uploader:
     def __init__(self, outbox: Outbox, mqtt_url: str, *, topics: Topics | None = None,
                  client_id: str | None = None, first_retry: float = 5.0,
-                 username: str | None = None, password: str | None = None):
+                 username: str | None = None, password: str | None = None,
+                 tls: Tls | None = None):
         self.outbox = outbox
         self.station = outbox.station
         self.topics = topics or Topics()
@@ -39,6 +41,7 @@ class Uploader:
         self.catalog_payload: bytes | None = None
         self.catalog_received = threading.Event()
         self._events: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._hooks: dict[str, Callable[[bytes], None]] = {}
         self._due: dict[str, float] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -56,7 +59,7 @@ class Uploader:
                               stopped=status(m.Availability.STOPPED)),
             subscriptions=[(t, 1) for t in self.topics.station_subscriptions(sid)],
             on_message=self._on_message, on_connected=self._on_connected,
-            username=username, password=password,
+            username=username, password=password, tls=tls,
         )
 
     # lifecycle -------------------------------------------------------------------------
@@ -70,6 +73,11 @@ class Uploader:
         self._wake.set()
         self._thread.join(timeout=5)
         self.endpoint.stop()
+
+    def on(self, kind: Kind, handler: Callable[[bytes], None]) -> None:
+        """Hand every hub message of `kind` (e.g. `response`, `config`) to `handler`, on
+        the uploader's thread: the station keeps one connection for all of its traffic."""
+        self._hooks[kind.value] = handler
 
     def nudge(self) -> None:
         """Something new was filed: look at the outbox now."""
@@ -122,8 +130,8 @@ class Uploader:
                         self._due.pop(str(ack.application_id), None)
                 elif kind == Kind.STATUS.value:
                     self.outbox.on_status(m.decode(Kind.STATUS, payload).data)
-                elif kind == Kind.RESPONSE.value:
-                    pass  # sync answers come back as acks; nothing else is asked yet
+                elif kind in self._hooks:
+                    self._hooks[kind](payload)
             except m.MessageError as exc:
                 logger.warning("ignored a malformed %s from the hub: %s", kind, exc)
 

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import shutil
-import sqlite3
 import subprocess
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
 import cv2
 import numpy as np
@@ -32,13 +29,11 @@ from device_drivers.idcard.protocol import IdCard
 from device_drivers.printer import Receipt, build_receipt
 from kiosk.catalog_cache import cache_catalog
 from kiosk.flow import events as ev
-from kiosk.flow.machine import COMPLETED_CODES
 from kiosk.outbox import Outbox
+from kiosk.records import StationRecords
 from kiosk.strings import text
 from protocols import messages as m
-from protocols.identity import mask_id_number
-from protocols.mqtt import MqttEndpoint, unique_client_id
-from protocols.topics import Kind, TopicError, Topics
+from protocols.topics import Kind, Topics
 
 logger = logging.getLogger(__name__)
 
@@ -89,32 +84,21 @@ class Speaker:
 
 
 class ProgressClient:
-    """`request/progress` to the hub over the station's own topics, answer or timeout."""
+    """`request/progress` to the hub over the uploader's connection, answer or timeout."""
 
-    def __init__(self, mqtt_url: str, station: str, topics: Topics, *,
-                 username: str | None = None, password: str | None = None):
+    def __init__(self, uploader, station: str, topics: Topics):
         self.station = station
         self.topics = topics
+        self.endpoint = uploader.endpoint
         self._waiting: dict[str, tuple[threading.Event, list]] = {}
         self._lock = threading.Lock()
-        self.endpoint = MqttEndpoint(
-            mqtt_url, unique_client_id(f"kiosk-{station}-rpc"),
-            subscriptions=[(topics.response(station, "progress"), 1)],
-            on_message=self._on_message, username=username, password=password)
+        uploader.on(Kind.RESPONSE, self._on_response)
 
-    def start(self) -> ProgressClient:
-        self.endpoint.start()
-        return self
-
-    def stop(self) -> None:
-        self.endpoint.stop()
-
-    def _on_message(self, msg) -> None:
+    def _on_response(self, payload: bytes) -> None:
         try:
-            self.topics.parse(msg.topic)
-            response = m.decode(Kind.RESPONSE, bytes(msg.payload)).data
-        except (TopicError, m.MessageError) as exc:
-            logger.warning("ignored a progress response: %s", exc)
+            response = m.decode(Kind.RESPONSE, payload).data
+        except m.MessageError as exc:
+            logger.warning("ignored a response from the hub: %s", exc)
             return
         with self._lock:
             waiting = self._waiting.get(str(response.request_id))
@@ -140,86 +124,6 @@ class ProgressClient:
                 self._waiting.pop(str(request_id), None)
 
 
-class StationRecords:
-    """What the station keeps beside the outbox: results handed over (领取登记), and
-    read-only views of the outbox for the officer and the offline progress lookup."""
-
-    def __init__(self, data_dir: Path, outbox: Outbox):
-        self.outbox = outbox
-        self.db = sqlite3.connect(str(Path(data_dir) / "station.db"), check_same_thread=False,
-                                  isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS collections (application_id TEXT PRIMARY "
-                        "KEY, officer_id TEXT NOT NULL, at TEXT NOT NULL)")
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self.db.close()
-
-    def _outbox_rows(self, sql: str, args=()) -> list[dict]:
-        return list(self.outbox.db.query(sql, args))
-
-    def pending(self, catalog) -> list[dict]:
-        rows = self._outbox_rows("SELECT id, receipt_number, service_code, attempts, state "
-                                 "FROM outbox ORDER BY created_at")
-        return [{**r, "service_name": _item_name(catalog, r["service_code"])} for r in rows]
-
-    def collect(self, application_id: str, officer_id: str) -> None:
-        with self._lock:
-            self.db.execute("INSERT OR IGNORE INTO collections VALUES (?, ?, ?)",
-                            [application_id, officer_id, datetime.now(UTC).isoformat()])
-
-    def handover(self, catalog) -> list[dict]:
-        """Acked applications whose latest status is a result to collect, not yet handed."""
-        done = {r[0] for r in self.db.execute("SELECT application_id FROM collections")}
-        out = []
-        for r in self._outbox_rows("SELECT * FROM receipts ORDER BY acked_at"):
-            statuses = self.outbox.statuses(r["id"])
-            if r["id"] in done or not statuses or statuses[-1]["code"] not in COMPLETED_CODES:
-                continue
-            out.append({"application_id": r["id"], "id_number": r["id_number"],
-                        "case_number": r["case_number"],
-                        "masked_id": mask_id_number(r["id_number"]),
-                        "service_name": _item_name(catalog, r["service_code"])})
-        return out
-
-    def progress(self, catalog, params: dict) -> list[dict]:
-        """The kiosk's own view when the hub cannot be asked: acked applications with the
-        statuses it received, and what still waits in the outbox."""
-        out = []
-        for r in self._outbox_rows("SELECT * FROM receipts ORDER BY acked_at DESC"):
-            if params.get("id_number") not in (None, r["id_number"]) or \
-                    params.get("receipt_number") not in (None, r["receipt_number"]):
-                continue
-            events = [{"seq": s["seq"], "code": s["code"], "label": s["label"], "at": s["at"],
-                       "note": s["note"], "materials": json.loads(s["materials"])}
-                      for s in self.outbox.statuses(r["id"])]
-            out.append({"application_id": r["id"], "case_number": r["case_number"],
-                        "receipt_number": r["receipt_number"],
-                        "service_name": _item_name(catalog, r["service_code"]),
-                        "state": events[-1]["code"] if events else 1,
-                        "label": events[-1]["label"] if events else "",
-                        "events": events})
-        for r in self._outbox_rows("SELECT id, receipt_number, service_code, payload "
-                                   "FROM outbox ORDER BY created_at DESC"):
-            submit = m.decode(Kind.SUBMIT, bytes(r["payload"])).data
-            if params.get("id_number") not in (None, submit.applicant.id_number) or \
-                    params.get("receipt_number") not in (None, r["receipt_number"]):
-                continue
-            out.append({"application_id": r["id"], "case_number": "",
-                        "receipt_number": r["receipt_number"],
-                        "service_name": _item_name(catalog, r["service_code"]),
-                        "state": 0, "label": text("progress.pending"), "events": []})
-        return out
-
-
-def _item_name(catalog, code: str) -> str:
-    try:
-        return catalog.item(code).name if catalog else code
-    except KeyError:
-        return code
-
-
 @dataclass
 class Devices:
     """The peripherals the runtime drives; any of them may be missing."""
@@ -236,7 +140,8 @@ class Runtime:
                  devices: Devices, records: StationRecords, post: Callable[[object], None],
                  progress: ProgressClient | None = None, speaker: Speaker | None = None,
                  lang: Callable[[], str] = lambda: "zh_CN", catalog=None,
-                 config_version: str = "", progress_timeout: float = 6.0):
+                 config_version: str = "", progress_timeout: float = 6.0,
+                 catalog_key=None):
         self.station = station
         self.station_name = station_name
         self.outbox = outbox
@@ -250,6 +155,7 @@ class Runtime:
         self.catalog = catalog
         self.config_version = config_version
         self.progress_timeout = progress_timeout
+        self.catalog_key = catalog_key  # newer catalogs are taken only if signed with it
         self.preview: Callable[[np.ndarray], None] | None = None  # set by the UI
         self.last_receipt_job = b""
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kiosk-work")
@@ -400,12 +306,15 @@ class Runtime:
 
     # loops -------------------------------------------------------------------------------
     def _card_loop(self) -> None:
-        reader = self.devices.reader
-        if reader is None:
-            return
         present = False
         last_error = ""
         while not self._stop.is_set():
+            # Read each time: an applied configuration may replace the reader.
+            reader = self.devices.reader
+            if reader is None:
+                present, self._card = False, None
+                self._stop.wait(1.0)
+                continue
             try:
                 if present:
                     present = reader.card_present()
@@ -432,12 +341,12 @@ class Runtime:
             self._stop.wait(0.3)
 
     def _camera_loop(self) -> None:
-        camera = self.devices.camera
         mode = "off"
         auto: AutoCapture | None = None
         advice = ""
         failed = False
         while not self._stop.is_set():
+            camera = self.devices.camera  # an applied configuration may replace it
             if self._camera_mode != mode or self._camera_wake.is_set():
                 self._camera_wake.clear()
                 mode = self._camera_mode
@@ -501,7 +410,7 @@ class Runtime:
                 if payload and payload is not catalog_seen:
                     catalog_seen = payload
                     with contextlib.suppress(m.MessageError):
-                        self.catalog = cache_catalog(payload, self.outbox.root)
+                        self.catalog = cache_catalog(payload, self.outbox.root, self.catalog_key)
                         self.post(ev.CatalogUpdated(self.catalog))
             except Exception:
                 logger.exception("kiosk monitor failed; continuing")

@@ -244,21 +244,29 @@ def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080") -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     configure_window(size)
+    from firmware_config import KioskConfig
     from kiosk.app import make_app
-    from kiosk.bootstrap import DeviceConfig, KioskConfig, build_kiosk
+    from kiosk.bootstrap import build_kiosk
 
     work = Path(tempfile.mkdtemp(prefix="cunban-tour-"))
     services = None if mqtt else Services(work)
     try:
-        config = KioskConfig(
-            station=SID, station_name="前营村", mqtt=mqtt or services.mqtt,
-            data_dir=work / "kiosk", voice=False, catalog_wait=20.0, window=size,
-            devices={"idcard": DeviceConfig(type="sam", simulate=True,
-                                            settings={"port": "", "timeout": 0.5}),
-                     "printer": DeviceConfig(type="escpos-serial", simulate=True,
-                                             settings={"port": ""})})
+        config = KioskConfig.model_validate({
+            "station": {"id": SID, "name": "前营村"},
+            "hub": {"url": "http://127.0.0.1"},
+            "broker": {"url": mqtt or services.mqtt},
+            "devices": {"idcard": {"type": "sam-simulator"},
+                        "printer": {"type": "escpos-simulator"}},
+            "ui": {"voice": False}})
         camera = ScriptedCamera()
-        app = make_app(lambda post: build_kiosk(config, post, camera=camera))
+
+        def build(post):
+            kiosk = build_kiosk(config, post, data_dir=work / "kiosk", camera=camera,
+                                catalog_wait=20.0)
+            kiosk.simulators["idcard"].remove()  # nobody at the reader yet
+            return kiosk
+
+        app = make_app(build)
         tour = Tour(app, out, camera)
         from kivy.clock import Clock
 

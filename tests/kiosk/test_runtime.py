@@ -9,8 +9,9 @@ import pytest
 
 from hub.catalog import load_catalog
 from kiosk.flow import events as ev
-from kiosk.flow.runtime import Devices, ProgressClient, Runtime, StationRecords
+from kiosk.flow.runtime import Devices, ProgressClient, Runtime
 from kiosk.outbox import Outbox
+from kiosk.records import StationRecords
 from kiosk.uploader import Uploader
 from protocols.examples import example_id_number, example_page
 from protocols.topics import Topics
@@ -32,7 +33,7 @@ class Station:
         self.events: queue.Queue = queue.Queue()
         self.outbox = Outbox(data, SID)
         self.uploader = Uploader(self.outbox, mqtt_url, first_retry=0.5).start()
-        self.rpc = ProgressClient(mqtt_url, SID, Topics()).start()
+        self.rpc = ProgressClient(self.uploader, SID, Topics())
         self.records = StationRecords(data, self.outbox)
         self.runtime = Runtime(station=SID, station_name="前营村", outbox=self.outbox,
                                uploader=self.uploader, devices=Devices(),
@@ -48,7 +49,6 @@ class Station:
 
     def close(self) -> None:
         self.runtime.stop()
-        self.rpc.stop()
         self.uploader.stop()
         self.records.close()
         self.outbox.close()
