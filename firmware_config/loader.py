@@ -320,6 +320,14 @@ def _strip_tags(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+def raw_from_text(text: str) -> Any:
+    """A configuration typed or pasted as text, YAML or JSON (JSON is YAML too)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem("", f"格式错误：{exc}")]) from None
+
+
 def read_raw(path: str | Path) -> Any:
     text = Path(path).read_text(encoding="utf-8")
     try:

@@ -60,6 +60,7 @@ def station_view(row: dict, devices: list[dict], now: datetime, limits: Threshol
         "last_seen": row.get("heartbeat_at") or row.get("last_seen"),
         "software": row.get("software"),
         "outbox_pending": row.get("outbox_pending"),
+        "disk_free_mb": row.get("disk_free_mb"),
         "clock_skew_s": row.get("clock_skew_s"),
         "heartbeat_interval": limits.interval,
         "config": {

@@ -42,6 +42,7 @@ from hub.calendar import CalendarError, WorkCalendar
 from hub.db.web import WebStore
 from hub.service import ActionRefused, ApplicationService
 from hub.web import strings
+from hub.web.fleet import PageKit, mount_fleet_pages
 from hub.workflow import (
     ACTION_VERBS_ZH,
     FIELDS,
@@ -244,7 +245,8 @@ def mount_web(app: FastAPI, *, db_path: Path | str, catalog: Catalog, calendar: 
                                  error=page.t(exc.key, minutes=exc.minutes))
         finally:
             store.close()
-        response = RedirectResponse("/workbench", status_code=303)
+        home = "/fleet" if session.actor.role == "technician" else "/workbench"
+        response = RedirectResponse(home, status_code=303)
         response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="lax",
                             secure=secure_cookies, max_age=SESSION_HOURS * 3600, path="/")
         return response
@@ -618,6 +620,9 @@ def mount_web(app: FastAPI, *, db_path: Path | str, catalog: Catalog, calendar: 
                       department=department, metrics=hub_stats.METRICS,
                       chart=hub_stats.trend_svg(result.by_month, labels),
                       base_query=urlencode(base))
+
+    mount_fleet_pages(app, db_path=db_path, catalog=catalog, topics=topics,
+                      kit=PageKit(page_of, render, read_form, one, check_csrf, PageError))
 
 
 def _warn_until(calendar: WorkCalendar, today):

@@ -162,6 +162,69 @@ ZH: dict[str, str] = {
     "trend": "逐月趋势",
     "back": "返回",
     "no_data": "这段时间还没有办件。",
+    # the fleet pages (technicians)
+    "nav_fleet": "站点运维",
+    "fleet_title": "村服务站终端",
+    "fleet_intro": (
+        "每台终端每{interval}秒报一次平安；超过1.5个周期没报为“迟报”，超过3个周期为“离线”。点站"
+        "点名称查看详情、历史和下发配置。"),
+    "fleet_all_towns": "全部乡镇",
+    "fleet_all_states": "全部状态",
+    "fleet_availability": "状态",
+    "fleet_station": "服务站",
+    "fleet_last_seen": "最后联系",
+    "fleet_devices": "设备",
+    "fleet_config": "配置",
+    "fleet_backlog": "待上传",
+    "fleet_disk_free": "剩余磁盘",
+    "fleet_mb": "{mb} MB",
+    "fleet_none": (
+        "没有符合条件的站点。请换一个乡镇或状态再筛选；新站点请用 cunban fleet add-station 登记"
+        "。"),
+    "fleet_no_devices": "未报告",
+    "fleet_config_versions": "下发 {desired} / 已用 {applied}",
+    "fleet_config_rejected": "被终端拒绝",
+    "fleet_back": "← 返回站点列表",
+    "fleet_software": "软件版本",
+    "fleet_clock_skew": "时钟偏差",
+    "fleet_enrolled": "已登记终端",
+    "fleet_yes": "是",
+    "fleet_no": "否（请在终端上运行 cunban kiosk enroll）",
+    "fleet_device": "设备",
+    "fleet_device_state": "状态",
+    "fleet_device_message": "说明",
+    "fleet_at": "时间",
+    "fleet_detail": "说明",
+    "fleet_config_detail": (
+        "最新下发第 {desired} 版，终端正在使用第 {applied} 版，最近回报第 {reported} 版"),
+    "fleet_config_state_applied": "已应用",
+    "fleet_config_state_rejected": "终端拒绝了这一版，原因如下；请改正后重新下发",
+    "fleet_config_text": "配置（YAML 或 JSON）",
+    "fleet_push_hint": (
+        "下发前会逐项检查；通过后编为新版本、签名并发给终端，终端重新连网时也会收到。"),
+    "fleet_push_button": "检查并下发",
+    "fleet_pushed": "第 {version} 版配置已签名下发。终端应用后会回报，请稍后刷新本页查看。",
+    "fleet_push_refused": "配置没有下发，请按下面的提示改正后再提交：",
+    "fleet_no_signing_key": "平台还没有签名密钥，不能下发配置。请在平台上运行 cunban pki init。",
+    "fleet_config_too_large": "配置超过 64 KB",
+    "fleet_history": "状态历史",
+    "fleet_no_history": "还没有记录。",
+    "avail_online": "在线",
+    "avail_late": "迟报",
+    "avail_offline": "离线",
+    "avail_crashed": "异常断开",
+    "avail_stopped": "正常关机",
+    "avail_never": "从未上线",
+    "avail_revoked": "已吊销",
+    "device_idcard": "读卡器",
+    "device_camera": "高拍仪",
+    "device_scanner": "扫码枪",
+    "device_printer": "打印机",
+    "device_modem": "短信猫",
+    "device_state_ok": "正常",
+    "device_state_warning": "注意",
+    "device_state_fault": "故障",
+    "device_state_offline": "未连接",
 }
 
 EN: dict[str, str] = {
@@ -323,6 +386,75 @@ EN: dict[str, str] = {
     "trend": "Monthly trend",
     "back": "Back",
     "no_data": "No cases in this period.",
+    # the fleet pages (technicians)
+    "nav_fleet": "Stations",
+    "fleet_title": "Village station kiosks",
+    "fleet_intro": (
+        "Each kiosk reports every {interval} s; after 1.5 periods without a report it is late, "
+        "after 3 offline. Open a station for its details, history and configuration."),
+    "fleet_all_towns": "All towns",
+    "fleet_all_states": "All states",
+    "fleet_availability": "State",
+    "fleet_station": "Station",
+    "fleet_last_seen": "Last seen",
+    "fleet_devices": "Devices",
+    "fleet_config": "Configuration",
+    "fleet_backlog": "Not yet uploaded",
+    "fleet_disk_free": "Free disk",
+    "fleet_none": (
+        "No station matches. Choose another town or state; register new stations with cunban fl"
+        "eet add-station."),
+    "fleet_no_devices": "not reported",
+    "fleet_config_versions": "sent {desired} / in use {applied}",
+    "fleet_config_rejected": "refused by the kiosk",
+    "fleet_back": "← Back to the stations",
+    "fleet_software": "Software",
+    "fleet_clock_skew": "Clock skew",
+    "fleet_enrolled": "Kiosk enrolled",
+    "fleet_yes": "Yes",
+    "fleet_no": "No (run cunban kiosk enroll on the kiosk)",
+    "fleet_device": "Device",
+    "fleet_device_state": "State",
+    "fleet_device_message": "Note",
+    "fleet_at": "Time",
+    "fleet_detail": "Note",
+    "fleet_config_detail": (
+        "Latest sent: version {desired}; in use on the kiosk: {applied}; last reported: {report"
+        "ed}"),
+    "fleet_config_state_applied": "applied",
+    "fleet_config_state_rejected": (
+        "the kiosk refused this version for the reasons below; correct them and send again"),
+    "fleet_config_text": "Configuration (YAML or JSON)",
+    "fleet_push_hint": (
+        "Checked before it is sent; then numbered, signed and sent to the kiosk, which also get"
+        "s it when it reconnects."),
+    "fleet_push_button": "Check and send",
+    "fleet_pushed": (
+        "Configuration version {version} signed and sent. The kiosk reports once it has applied"
+        " it; reload this page in a moment."),
+    "fleet_push_refused": "The configuration was not sent. Correct the following and submit again:",
+    "fleet_no_signing_key": (
+        "The hub has no signing key yet, so configurations cannot be sent. Run cunban pki init "
+        "on the hub."),
+    "fleet_config_too_large": "the configuration is larger than 64 KB",
+    "fleet_history": "State history",
+    "fleet_no_history": "Nothing recorded yet.",
+    "avail_online": "Online",
+    "avail_late": "Late",
+    "avail_offline": "Offline",
+    "avail_crashed": "Dropped",
+    "avail_stopped": "Shut down",
+    "avail_never": "Never seen",
+    "avail_revoked": "Revoked",
+    "device_idcard": "ID card reader",
+    "device_camera": "Document camera",
+    "device_scanner": "Barcode scanner",
+    "device_printer": "Printer",
+    "device_modem": "SMS modem",
+    "device_state_ok": "OK",
+    "device_state_warning": "Attention",
+    "device_state_fault": "Fault",
+    "device_state_offline": "Not connected",
 }
 
 # English names of the payload fields of officer actions (the Chinese ones are the
