@@ -53,6 +53,11 @@ class DeviceSet:
         self.drivers: dict[str, Any] = {}
         self._sims: list[Any] = []
 
+    @property
+    def simulators(self) -> list[Any]:
+        """The simulators started for simulator device types (training kiosks)."""
+        return list(self._sims)
+
     def bring_up(self, config: KioskConfig) -> tuple[list[str], list[str]]:
         """Open every configured device. Returns (failures, settings not written)."""
         import importlib
@@ -89,9 +94,20 @@ class DeviceSet:
         if not wanted:
             return []
         apply = getattr(driver, "apply_settings", None)
-        left = sorted(apply(**wanted)) if apply else sorted(wanted)
+        if apply is None:
+            return [
+                f"devices.{slot}.internal.{name}: 设备驱动不支持写入，请在设备上手动设置"
+                for name in sorted(wanted)
+            ]
+        from device_drivers.base import DeviceError
+
+        try:
+            left = sorted(apply(**wanted))
+        except (DeviceError, ValueError) as exc:
+            logger.warning("writing %s settings failed: %s", slot, exc)
+            left = sorted(wanted)
         return [
-            f"devices.{slot}.internal.{name}: 设备驱动不支持写入，请在设备上手动设置"
+            f"devices.{slot}.internal.{name}: 设备没有接受这项设置，请在设备上手动设置"
             for name in left
         ]
 

@@ -34,6 +34,7 @@ from device_drivers.idcard.protocol import (
     encode_request,
     parse_read_data,
     parse_response,
+    set_baud_command,
     status_message,
 )
 
@@ -177,6 +178,36 @@ class SamReader:
         if response.sw3 == OK:
             return Health("ok")
         return Health("fault", code=f"{response.sw3:02X}", message=response.message)
+
+    def apply_settings(self, *, baudrate: int | None = None, **other) -> list[str]:
+        """Write settings kept in the reader: its serial rate (GA/T 467 `60 PARA`). The
+        reader answers at the old rate; the port is then reopened at the new one and the
+        SAM asked for its status, so a rate that did not take is reported, not assumed.
+        Returns the names of the settings not written."""
+        left = sorted(other)
+        if baudrate is None or baudrate == self.baudrate:
+            return left
+        if baudrate not in BAUD_RATES:
+            return sorted([*left, "baudrate"])
+        try:
+            self._expect(self.transact(set_baud_command(baudrate)), OK)
+        except DeviceError as exc:
+            logger.warning("reader %s did not take baud rate %s: %s", self.port, baudrate,
+                           exc.message)
+            return sorted([*left, "baudrate"])
+        old = self.baudrate
+        self._reopen(baudrate)
+        if self.health().state != "ok":
+            logger.warning("reader %s silent at %s baud, back to %s", self.port, baudrate, old)
+            self._reopen(old)
+            return sorted([*left, "baudrate"])
+        return left
+
+    def _reopen(self, baudrate: int) -> None:
+        self._link.close()
+        self.baudrate = baudrate
+        self._link = SerialLink(self.port, baudrate=baudrate, timeout=0.05,
+                                unplugged=_UNPLUGGED)
 
     def sam_id(self) -> str:
         """The SAM serial number (12 FF), formatted as on the module label."""

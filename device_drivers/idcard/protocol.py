@@ -43,6 +43,30 @@ class Command(bytes, enum.Enum):
     SELECT_CARD = b"\x20\x02"
     READ_BASE = b"\x30\x01"  # text + photo
     READ_BASE_FP = b"\x30\x10"  # text + photo + fingerprint
+    # Set the SAM's baud rate towards the terminal (60 PARA); answered at the old rate,
+    # the new one is used from the next request and kept across power cycles.
+    SET_BAUD_115200 = b"\x60\x00"
+    SET_BAUD_57600 = b"\x60\x01"
+    SET_BAUD_38400 = b"\x60\x02"
+    SET_BAUD_19200 = b"\x60\x03"
+    SET_BAUD_9600 = b"\x60\x04"
+
+
+def set_baud_command(rate: int) -> Command:
+    """The GA/T 467 command that sets the SAM's serial rate to `rate`."""
+    try:
+        return Command[f"SET_BAUD_{rate}"]
+    except KeyError:
+        raise ValueError(f"读卡器不支持波特率 {rate}") from None
+
+
+def baud_of(command: bytes) -> int | None:
+    """The rate a set-baud-rate request asks for; None for any other request."""
+    try:
+        name = Command(command).name
+    except ValueError:
+        return None
+    return int(name.removeprefix("SET_BAUD_")) if name.startswith("SET_BAUD_") else None
 
 
 # SW3 result codes of the SAM (GA/T 467 appendix, as printed in the reader manuals), each

@@ -33,6 +33,7 @@ from device_drivers.idcard.protocol import (
     BadFrame,
     Command,
     Request,
+    baud_of,
     encode_read_data,
     encode_request,
     encode_response,
@@ -169,6 +170,8 @@ class IdCardSimulator(PtySimulator):
         self.baudrate = baudrate
         self.sam_id = sam_id
         self.requests: list[bytes] = []  # commands received, for tests and the bench
+        self.settings: dict[str, int] = {}  # what was written into the module
+        self._next_baudrate: int | None = None
         self._faults: dict[str, int | None] = {}
         self._inbox = b""
 
@@ -234,6 +237,11 @@ class IdCardSimulator(PtySimulator):
             return encode_response(OK)
         if command == Command.SAM_ID:
             return encode_response(OK, self.sam_id)
+        if (rate := baud_of(command)) is not None:
+            # Answered at the old rate; later answers are paced at the new one.
+            self.settings["baudrate"] = rate
+            self._next_baudrate = rate
+            return encode_response(OK)
         if command == Command.FIND_CARD:
             return encode_response(FOUND, bytes(4)) if card else encode_response(NO_CARD)
         if command == Command.SELECT_CARD:
@@ -269,6 +277,10 @@ class IdCardSimulator(PtySimulator):
                 time.sleep(0.005)
             return
         self._paced(frame)
+        if self._next_baudrate is not None:
+            if self.baudrate:
+                self.baudrate = self._next_baudrate
+            self._next_baudrate = None
 
     def _paced(self, data: bytes) -> None:
         """Send at the configured line speed (8N1: 10 bit times per byte)."""

@@ -29,6 +29,7 @@ from device_drivers.base import (
 )
 from device_drivers.printer import status as st
 from device_drivers.printer.receipt import Receipt, build_receipt
+from device_drivers.printer.settings import settings_job
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,22 @@ class EscposPrinter:
     def print_receipt(self, receipt: Receipt) -> None:
         """Build `receipt` for this printer's paper width and font set and print it."""
         self.print_job(build_receipt(receipt, width_mm=self.width_mm, fonts=self.font_set))
+
+    def apply_settings(
+        self, *, density: int | None = None, code_page: str | None = None, **other
+    ) -> list[str]:
+        """Write settings the printer keeps in its own memory (print density, Chinese code
+        system; see `settings`). Returns the names of the settings it cannot write.
+
+        A written code page also becomes the font set receipts are encoded in."""
+        job = settings_job(density=density, code_page=code_page)
+        if job:
+            traffic.debug("printer %s: writing settings %s", self.name, job.hex(" "))
+            with self._port() as port:
+                port.write(job)
+            if code_page is not None:
+                self.font_set = code_page
+        return sorted(other)
 
     def close(self) -> None:
         if self._transport is not None:

@@ -6,6 +6,10 @@ are answered at once and kept out of the job buffer, while the length-prefixed d
 bytes may contain 0x10 0x04 that is not a status request (Epson ESC/POS reference,
 DLE EOT notes).
 
+Settings written into the printer (`GS ( E` in user setting mode, `FS C n`) are kept out
+of the job buffer and recorded in `settings` (`density`, `code_page`); a value set outside
+user setting mode is ignored, as a printer ignores it.
+
 Faults: `paper_out`, `near_end`, `cover_open`, `offline`, `cutter` (status bits), plus
 `silent` and `unplug()` from `PtySimulator`.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import threading
 
+from device_drivers.printer import settings as ps
 from device_drivers.printer import status as st
 from device_drivers.sim.pty import PtySimulator
 
@@ -60,6 +65,9 @@ class PrinterSimulator(PtySimulator):
         self.offline = self.cutter = False
         self.received = bytearray()
         self.status_requests: list[int] = []
+        self.settings: dict[str, object] = {}
+        self.software_resets = 0
+        self._user_settings = False
         self._pending = b""
         self._changed = threading.Condition()
         if fault:
@@ -85,12 +93,32 @@ class PrinterSimulator(PtySimulator):
             if chunk[:2] == st.DLE_EOT:
                 self.status_requests.append(chunk[2])
                 self.send(bytes((self._answer(chunk[2]),)))
+            elif chunk[:3] == ps.GS + b"(E" or chunk[:2] == ps.FS + b"C":
+                self._setting(chunk)
             else:
                 with self._changed:
                     self.received += chunk
                     self._changed.notify_all()
             i += need
         self._pending = buf[i:]
+
+    def _setting(self, chunk: bytes) -> None:
+        if chunk[:2] == ps.FS + b"C":
+            names = {n: name for name, n in ps.CODE_SYSTEMS.items()}
+            if chunk[2] in names:
+                self.settings["code_page"] = names[chunk[2]]
+            return
+        fn, data = chunk[5], chunk[6:]
+        if chunk == ps.ENTER_USER_SETTINGS:
+            self._user_settings = True
+        elif chunk == ps.END_USER_SETTINGS and self._user_settings:
+            self._user_settings = False
+            self.software_resets += 1
+        elif fn == 5 and self._user_settings:
+            for i in range(0, len(data) - 2, 3):
+                a, value = data[i], data[i + 1] | data[i + 2] << 8
+                if a == ps.DENSITY_VALUE:
+                    self.settings["density"] = ps.density_level(value)
 
     def _answer(self, n: int) -> int:
         return status_answer(
@@ -106,6 +134,12 @@ class PrinterSimulator(PtySimulator):
 def _command_length(buf: bytes, i: int) -> int | None:
     """Bytes the command starting at `buf[i]` occupies; None if not all there yet."""
     head = buf[i : i + 3]
+    if head[:1] == b"\x1c":  # FS C n (select Chinese code system) is three bytes
+        if len(head) < 2:
+            return None
+        if head[1:2] != b"C":
+            return 1
+        return 3 if len(head) == 3 else None
     if head[:1] == b"\x10":  # DLE EOT n is three bytes
         if len(head) < 2:
             return None
@@ -122,7 +156,7 @@ def _command_length(buf: bytes, i: int) -> int | None:
         x = buf[i + 4] | buf[i + 5] << 8
         y = buf[i + 6] | buf[i + 7] << 8
         total = 8 + x * y
-    elif head[1:3] in (b"(k", b"(L"):  # GS ( k pL pH …: (pL + pH·256) parameter bytes
+    elif head[1:3] in (b"(k", b"(L", b"(E"):  # GS ( k|L|E pL pH …: (pL + pH·256) bytes
         if len(buf) - i < 5:
             return None
         total = 5 + (buf[i + 3] | buf[i + 4] << 8)

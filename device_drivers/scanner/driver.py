@@ -22,11 +22,17 @@ from device_drivers.base import (
     traffic,
 )
 from device_drivers.scanner.protocol import (
+    ACK,
     SUFFIXES,
     TRIGGER_OFF,
     TRIGGER_ON,
     LineAssembler,
     Rejected,
+    menu_reply,
+    menu_request,
+    mode_command,
+    suffix_bytes,
+    suffix_commands,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,6 +115,42 @@ class SerialScanner:
                 self.rejections.append(item)
             else:
                 self._codes.append(item)
+
+    def apply_settings(
+        self, *, mode: str | None = None, suffix: str | None = None, reply_timeout: float = 1.0,
+        **other,
+    ) -> list[str]:
+        """Write the scan mode and suffix into the module with its serial menu commands
+        (`protocol.menu_request`). Returns the names of the settings it did not accept (a
+        module that does not answer menu commands accepts none). What it accepted is used
+        from now on: the new suffix to cut codes, the trigger for `trigger` mode."""
+        wanted: dict[str, list[str]] = {}
+        if mode is not None:
+            wanted["mode"] = [mode_command(mode)]
+        if suffix is not None:
+            wanted["suffix"] = suffix_commands(suffix)
+        if not wanted:
+            return sorted(other)
+        request = menu_request([c for commands in wanted.values() for c in commands])
+        with self._link.lock, self._link.io() as port:
+            port.reset_input_buffer()
+            traffic.debug("scanner → %r", request)
+            port.write(request)
+            raw, answers = b"", None
+            deadline = time.monotonic() + reply_timeout
+            while answers is None and time.monotonic() < deadline:
+                raw += port.read(max(1, port.in_waiting))
+                answers = menu_reply(raw)
+        answers = answers or {}
+        refused = [name for name, commands in wanted.items()
+                   if any(answers.get(c) != ACK for c in commands)]
+        if "mode" not in refused and mode is not None:
+            self.trigger = mode == "trigger"
+        if "suffix" not in refused and suffix is not None:
+            self.assembler.suffix = suffix_bytes(suffix)
+        if refused:
+            logger.warning("scanner %s did not accept %s", self.port, ", ".join(refused))
+        return sorted([*refused, *other])
 
     def read_code(self, timeout: float) -> ScannedCode | None:
         """Wait up to `timeout` seconds for one code; None when nothing was read.

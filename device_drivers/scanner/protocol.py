@@ -19,6 +19,51 @@ SUFFIXES: dict[str, bytes] = {"CR": b"\r", "CRLF": b"\r\n", "LF": b"\n", "TAB": 
 TRIGGER_ON = b"\x16T\r"
 TRIGGER_OFF = b"\x16U\r"
 
+# Serial menu commands (Honeywell convention, like the trigger commands above): SYN 'M' CR,
+# then commands separated by ';', ended by '.' (kept in the module's non-volatile memory).
+# The module answers each command echoed with ACK (accepted), ENQ (unknown command) or
+# NAK (value out of range) before its separator.
+MENU_PREFIX = b"\x16M\r"
+MENU_STORE = b"."
+ACK, ENQ, NAK = b"\x06", b"\x05", b"\x15"
+# Trigger modes: manual/serial trigger, presentation (sense), streaming presentation.
+MODE_COMMANDS: dict[str, str] = {"trigger": "TRGMOD0", "sense": "TRGMOD3",
+                                 "continuous": "TRGMOD8"}
+SUFFIX_CLEAR = "SUFCA2"  # remove every suffix
+SUFFIX_ADD = "SUFBK299"  # + hex of the suffix bytes, for all symbologies (99)
+
+
+def mode_command(mode: str) -> str:
+    """The menu command for a scan mode (continuous, trigger, sense)."""
+    try:
+        return MODE_COMMANDS[mode]
+    except KeyError:
+        raise ValueError(f"扫码模式应为 {'、'.join(MODE_COMMANDS)} 之一") from None
+
+
+def suffix_commands(name: str) -> list[str]:
+    """The menu commands that make the module end each code with suffix `name`."""
+    tail = suffix_bytes(name)
+    return [SUFFIX_CLEAR] + ([SUFFIX_ADD + tail.hex().upper()] if tail else [])
+
+
+def menu_request(commands: list[str]) -> bytes:
+    """One menu request carrying `commands`, stored permanently."""
+    return MENU_PREFIX + ";".join(commands).encode("ascii") + MENU_STORE
+
+
+def menu_reply(raw: bytes) -> dict[str, bytes] | None:
+    """command → ACK/ENQ/NAK from a complete reply (ending in '.'); None if incomplete."""
+    end = raw.find(MENU_STORE)
+    if end < 0:
+        return None
+    answers = {}
+    for part in raw[:end].split(b";"):
+        if part and part[-1:] in (ACK, ENQ, NAK):
+            answers[part[:-1].decode("ascii", "replace")] = part[-1:]
+    return answers
+
+
 # ISO/IEC 15424 symbology identifier letter → the zbar name used in `ScannedCode.type`.
 AIM_TYPES: dict[str, str] = {
     "Q": "QRCODE",

@@ -1,7 +1,9 @@
 """A scanner module simulated on a pseudo-terminal: "scans" texts and sends them with the
 chosen suffix. Faults: garbage bytes, a line split over two writes with a pause between,
 silence (`silent`: nothing is sent), unplug/replug. In trigger mode, queued codes are only
-sent after the trigger command arrives, as command-mode modules do.
+sent after the trigger command arrives, as command-mode modules do. Serial menu commands
+(scan mode, suffix) are answered and take effect, and are recorded in `settings`, unless
+the simulator plays a module without them (`menu=False`: it stays silent).
 """
 
 from __future__ import annotations
@@ -9,7 +11,20 @@ from __future__ import annotations
 import collections
 import time
 
-from device_drivers.scanner.protocol import TRIGGER_OFF, TRIGGER_ON, suffix_bytes
+from device_drivers.scanner.protocol import (
+    ACK,
+    ENQ,
+    MENU_PREFIX,
+    MENU_STORE,
+    MODE_COMMANDS,
+    NAK,
+    SUFFIX_ADD,
+    SUFFIX_CLEAR,
+    SUFFIXES,
+    TRIGGER_OFF,
+    TRIGGER_ON,
+    suffix_bytes,
+)
 from device_drivers.sim.pty import PtySimulator
 
 
@@ -24,6 +39,7 @@ class ScannerSimulator(PtySimulator):
         trigger: bool = False,
         trigger_on: bytes = TRIGGER_ON,
         trigger_off: bytes = TRIGGER_OFF,
+        menu: bool = True,
     ) -> None:
         super().__init__(link=link)
         self.suffix = suffix_bytes(suffix)
@@ -31,6 +47,8 @@ class ScannerSimulator(PtySimulator):
         self.trigger_on = trigger_on
         self.trigger_off = trigger_off
         self.triggers = 0  # trigger commands received
+        self.menu = menu
+        self.settings: dict[str, str] = {}
         self.armed = False
         self._queue: collections.deque[bytes] = collections.deque()
         self._inbox = b""
@@ -64,8 +82,42 @@ class ScannerSimulator(PtySimulator):
         time.sleep(split)
         self.send(line[half:])
 
+    def _menu(self, request: bytes) -> None:
+        """Answer one menu request and apply what it sets."""
+        names = {cmd: mode for mode, cmd in MODE_COMMANDS.items()}
+        tails = {SUFFIX_ADD + tail.hex().upper(): tail for tail in SUFFIXES.values() if tail}
+        answers = []
+        for command in request.decode("ascii", "replace").split(";"):
+            if command in names:
+                self.settings["mode"] = names[command]
+                self.trigger = names[command] == "trigger"
+                answer = ACK
+            elif command == SUFFIX_CLEAR:
+                self.suffix = b""
+                answer = ACK
+            elif command in tails:
+                self.suffix += tails[command]
+                answer = ACK
+            elif command.startswith(SUFFIX_ADD):
+                answer = NAK
+            else:
+                answer = ENQ
+            answers.append(command.encode("ascii", "replace") + answer)
+        self.settings["suffix"] = next(
+            (name for name, tail in SUFFIXES.items() if tail == self.suffix), "?"
+        )
+        self.send(b";".join(answers) + MENU_STORE)
+
     def on_bytes(self, data: bytes) -> None:
         self._inbox += data
+        while (start := self._inbox.find(MENU_PREFIX)) >= 0:
+            end = self._inbox.find(MENU_STORE, start)
+            if end < 0:
+                return  # the rest of the request is still coming
+            request = self._inbox[start + len(MENU_PREFIX) : end]
+            self._inbox = self._inbox[:start] + self._inbox[end + 1 :]
+            if self.menu:
+                self._menu(request)
         while True:
             on = self._inbox.find(self.trigger_on)
             off = self._inbox.find(self.trigger_off)

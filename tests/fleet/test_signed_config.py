@@ -139,14 +139,15 @@ def test_a_configuration_whose_devices_fail_is_rolled_back(agent, key, tmp_path)
     assert agent.devices.drivers["idcard"].health().state == "ok"
 
 
-def test_peripheral_settings_the_driver_cannot_write_are_reported(agent, key):
+def test_peripheral_settings_are_written_into_the_training_kiosks_printer(agent, key):
+    from device_drivers.printer.sim import PrinterSimulator
+
     cfg = config()
     cfg["devices"]["printer"]["internal"] = {"density": 6}
     report = agent.handle(payload(key, 1, cfg))
-    assert report.state == "applied"
-    assert report.errors == [
-        "devices.printer.internal.density: 设备驱动不支持写入，请在设备上手动设置"
-    ]
+    assert (report.state, report.errors) == ("applied", [])
+    sim = next(s for s in agent.devices.simulators if isinstance(s, PrinterSimulator))
+    assert sim.wait_for(lambda _: sim.settings.get("density") == 6)
 
 
 def test_the_kiosk_is_told_which_changes_need_a_restart(tmp_path, key):
