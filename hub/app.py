@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -105,8 +105,9 @@ def create_app(
         return CatalogSnapshot.from_catalog(catalog).model_dump(mode="json")
 
     @app.get("/api/applications")
-    def list_applications(state: int | None = None, station: str | None = None,
-                          limit: int = 100, offset: int = 0,
+    def list_applications(state: int | None = Query(None, ge=0, le=2**31),
+                          station: str | None = None, limit: int = 100,
+                          offset: int = Query(0, ge=0, le=2**31),
                           actor: Actor = Depends(authenticate), s: WebStore = Depends(store)):
         scope = scope_of(actor)
         if scope is None:
