@@ -177,7 +177,8 @@ class Ingest:
             # A retained copy (delivered on subscribe) is old news, not a heartbeat.
             skew = (now - env.ts).total_seconds() if env.ts.tzinfo else None
             fleet_db.record_status(self.store, topic.station, data.state, now.isoformat(),
-                                   skew, heartbeat=not msg.retain)
+                                   skew, heartbeat=not msg.retain,
+                                   disk_free_mb=data.disk_free_mb)
         elif topic.kind == Kind.DEVICE_STATE:
             env = m.decode(Kind.DEVICE_STATE, msg.payload)
             d: m.DeviceState = env.data

@@ -2,13 +2,15 @@
 
 The hub decides online → late → offline from these, not from MQTT keep-alives (a kiosk
 whose process hangs can keep its connection alive for a long time). The status carries the
-software and applied configuration version and the outbox backlog; the envelope's
-timestamp lets the hub measure the kiosk's clock skew.
+software and applied configuration version, the outbox backlog and the free space on the
+data disk (`disk_free_mb`); the envelope's timestamp lets the hub measure the kiosk's
+clock skew.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Callable
 
@@ -17,6 +19,14 @@ from protocols.mqtt import MqttEndpoint
 from protocols.topics import Kind, Topics
 
 logger = logging.getLogger(__name__)
+
+
+def disk_free_mb(path) -> int | None:
+    """Free space (MiB) on the disk holding `path`, for the heartbeat; None if unknown."""
+    try:
+        return shutil.disk_usage(path).free // (1024 * 1024)
+    except OSError:
+        return None
 
 
 class Heartbeat:

@@ -60,6 +60,9 @@ class StationStatus(Strict):
     software: Str = Field("", description="kiosk software version")
     config_version: int | None = Field(None, description="applied configuration version")
     outbox_pending: int | None = Field(None, ge=0, description="applications not yet acked")
+    disk_free_mb: int | None = Field(
+        None, ge=0, description="free space on the kiosk's data disk, MiB"
+    )
 
 
 class DeviceState(Strict):

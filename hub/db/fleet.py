@@ -94,7 +94,7 @@ class FleetStore(Store):
             self.db.query(
                 "SELECT f.sid, f.name, f.town, f.enrolled_at, f.revoked_at,"
                 " s.state, s.software, s.config_version, s.outbox_pending, s.last_seen,"
-                " s.heartbeat_at, s.clock_skew_s,"
+                " s.heartbeat_at, s.clock_skew_s, s.disk_free_mb,"
                 " c.version AS desired_version, r.state AS config_state,"
                 " r.version AS reported_version,"
                 " r.errors AS config_errors,"
@@ -138,15 +138,25 @@ class FleetStore(Store):
 
 # Used by the hub's intake on its own `Store` (inside its group-commit transaction).
 def record_status(
-    store: Store, sid: str, availability: str, at: str, skew: float | None, heartbeat: bool
+    store: Store,
+    sid: str,
+    availability: str,
+    at: str,
+    skew: float | None,
+    heartbeat: bool,
+    disk_free_mb: int | None = None,
 ) -> None:
     """A station status message: a heartbeat (live) or a retained copy (not a heartbeat);
     an availability change is appended to the station's history (a Last Will's `offline`
-    is a crash)."""
+    is a crash). A Last Will carries no disk figure, so the last one reported is kept."""
     availability = "crashed" if availability == "offline" else availability
     if heartbeat:
         store.db.execute(
             "UPDATE stations SET heartbeat_at = ?, clock_skew_s = ? WHERE sid = ?", [at, skew, sid]
+        )
+    if disk_free_mb is not None:
+        store.db.execute(
+            "UPDATE stations SET disk_free_mb = ? WHERE sid = ?", [disk_free_mb, sid]
         )
     row = store.db.execute(
         "SELECT availability FROM station_history WHERE sid = ? ORDER BY id DESC LIMIT 1", [sid]

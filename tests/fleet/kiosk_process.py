@@ -11,7 +11,7 @@ from pathlib import Path
 
 from firmware_config.signing import load_public_key
 from kiosk.config import ConfigAgent
-from kiosk.heartbeat import Heartbeat
+from kiosk.heartbeat import Heartbeat, disk_free_mb
 from protocols import messages as m
 from protocols.mqtt import MqttEndpoint, Presence, Tls, unique_client_id
 from protocols.topics import Kind, Topics
@@ -31,6 +31,7 @@ def main() -> None:
                 software="test",
                 config_version=agent.version if agent else 0,
                 outbox_pending=0,
+                disk_free_mb=disk_free_mb(args["state"]),
             )
         )
 

@@ -5,6 +5,7 @@ reported; heartbeats decide online → late → offline; the Last Will marks a c
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -140,6 +141,9 @@ def test_a_pushed_configuration_reaches_the_kiosk_and_its_report_reaches_the_fle
     }
     assert seen["availability"] == "online"
     assert abs(seen["clock_skew_s"]) < 5
+    free = shutil.disk_usage(tmp_path).free // (1024 * 1024)
+    assert seen["outbox_pending"] == 0
+    assert abs(seen["disk_free_mb"] - free) < 512  # the kiosk's figure, not a default
     denied = httpx.get(f"{hub.base}/api/fleet", headers={"Authorization": f"Bearer {officer}"})
     assert denied.status_code == 403
 
@@ -152,6 +156,7 @@ def test_a_pushed_configuration_reaches_the_kiosk_and_its_report_reaches_the_fle
         f"{hub.base}/api/fleet/{SID}", headers={"Authorization": f"Bearer {token}"}
     ).json()
     assert [h["availability"] for h in detail["history"]][:2] == ["crashed", "online"]
+    assert detail["disk_free_mb"] is not None  # the Last Will does not erase the last figure
 
 
 def test_a_station_that_stops_beating_turns_late_then_offline_while_still_connected(

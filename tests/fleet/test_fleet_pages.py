@@ -54,7 +54,8 @@ def hub(tmp_path):
                 config(ONLINE))
     with store.transaction() as tx:
         tx.upsert_station(ONLINE, "online", "cunban-kiosk 0.1.0", 1, 7, now.isoformat())
-        fleet_db.record_status(tx, ONLINE, "online", now.isoformat(), 0.2, heartbeat=True)
+        fleet_db.record_status(tx, ONLINE, "online", now.isoformat(), 0.2, heartbeat=True,
+                               disk_free_mb=2048)
         tx.upsert_device_state(ONLINE, "printer", "warning", "paper_low", "纸快用完了",
                                now.isoformat())
         long_ago = (now - timedelta(minutes=10)).isoformat()
@@ -98,6 +99,7 @@ def test_a_technician_logs_in_to_the_fleet_and_sees_every_station(hub):
     assert 'data-availability="online"' in line and "在线" in line
     assert "打印机 注意" in line  # device health
     assert 'data-config="1"' in line and 'data-backlog="7"' in line
+    assert 'data-disk="2048"' in line and "2048 MB" in line
     assert 'data-availability="offline"' in html.split(f'data-sid="{SILENT}"')[1]
     assert 'data-availability="never"' in html.split(f'data-sid="{OTHER_TOWN}"')[1]
 
