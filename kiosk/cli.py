@@ -127,7 +127,7 @@ def _app(args) -> int:
 def _demo_tour(args) -> int:
     from kiosk.ui.tour import run_tour
 
-    return run_tour(Path(args.out), args.mqtt, args.size)
+    return run_tour(Path(args.out), args.mqtt, args.size, tuple(args.scenario or ["tour"]))
 
 
 def register(sub) -> None:
@@ -147,6 +147,9 @@ def register(sub) -> None:
     tour.add_argument("--out", required=True, help="folder for a PNG of every screen")
     tour.add_argument("--mqtt", help="use this broker (and its hub) instead of starting one")
     tour.add_argument("--size", default="1920x1080", choices=["1920x1080", "1280x800"])
+    tour.add_argument("--scenario", action="append",
+                      choices=["tour", "officer", "paper-out", "idle", "offline"],
+                      help="what to walk through (repeatable, in order; default tour)")
     tour.set_defaults(func=_demo_tour)
     submit = ksub.add_parser("submit", help="file one application through the outbox")
     submit.add_argument("--station", required=True, help="12-digit village division code")

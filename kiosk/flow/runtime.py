@@ -158,6 +158,7 @@ class Runtime:
         self.catalog_key = catalog_key  # newer catalogs are taken only if signed with it
         self.preview: Callable[[np.ndarray], None] | None = None  # set by the UI
         self.last_receipt_job = b""
+        self.last_filing: dict | None = None  # what went into the outbox last (demo, tests)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kiosk-work")
         self._stop = threading.Event()
         self._camera_mode = "off"
@@ -251,6 +252,7 @@ class Runtime:
             self.post(ev.FileFailed(getattr(exc, "message", "") or "本机保存出错"))
             return
         self._watch_ack = str(filed.application_id)
+        self.last_filing = filing.fields
         self.uploader.nudge()
         self.post(ev.Filed(str(filed.application_id), filed.receipt_number))
 

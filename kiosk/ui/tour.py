@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 SID = "411381101201"
 ITEM = "GG00701000"
 PHONE = "13800138000"
+OFFICER_CARD = 2  # 李建国 on the simulator's sample cards: this station's officer
+OFFICER_PIN = "2468"
+SCENARIOS = ("tour", "officer", "paper-out", "idle", "offline")
 
 
 class ScriptedCamera(SyntheticCamera):
@@ -107,10 +110,12 @@ class Services:
 class Tour:
     """The script, run on its own thread; every UI action goes through the Kivy clock."""
 
-    def __init__(self, app, out: Path, camera: ScriptedCamera):
+    def __init__(self, app, out: Path, camera: ScriptedCamera,
+                 scenarios: tuple[str, ...] = ("tour",)):
         self.app = app
         self.out = out
         self.camera = camera
+        self.scenarios = scenarios
         self.shots: list[str] = []
         self.result: dict = {}
         self.error: BaseException | None = None
@@ -152,8 +157,13 @@ class Tour:
                     touch.touch_up()
                     return True
             raise LookupError(f"no button {action}={value} on {self.app.flow.screen}")
-        while not self.on_main(press, delay=0.15):
+        while not self.on_main(press, delay=0.1):
             pass
+
+    def settle(self) -> None:
+        """Let the screen re-render after a tap before the next one (a re-laid-out
+        screen must not take the next touch on the wrong button)."""
+        self.on_main(lambda: None, delay=0.4)
 
     def shot(self, name: str) -> None:
         path = self.out / f"{len(self.shots) + 1:02d}-{name}.png"
@@ -174,14 +184,15 @@ class Tour:
     # the script ---------------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self._script()
+            for scenario in self.scenarios:
+                getattr(self, "_" + scenario.replace("-", "_"))()
         except BaseException as exc:
             logger.exception("demo tour failed")
             self.error = exc
         finally:
             self.on_main(self.app.stop)
 
-    def _script(self) -> None:
+    def _tour(self) -> None:
         app = self.app
         flow = lambda: app.flow  # noqa: E731
         reader = app.kiosk.simulators["idcard"]
@@ -235,11 +246,166 @@ class Tour:
         self.shot("progress")
         self.result = {"application_id": application_id, "case_number": case_number,
                        "receipt_bytes": len(job), "printer_received": len(printed),
-                       "receipt_qr": qr, "screens": self.shots,
+                       "receipt_qr": qr, "screens": list(self.shots),
                        "progress": [a.get("label") for a in flow().session.progress]}
+        self.camera.show(None)
+        self.touch("home")
+        self.screen("welcome")
 
 
-def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080") -> int:
+    # scenarios beyond the plain tour ----------------------------------------------------------
+    def _file_for(self, card: int, tag: str) -> None:
+        """From the identify screen: a villager's card, the tour's item, a page, the phone,
+        consent and submit; ends on the receipt screen."""
+        flow = lambda: self.app.flow  # noqa: E731
+        reader = self.app.kiosk.simulators["idcard"]
+        self.screen("identify")
+        reader.place(card)
+        self.screen("choose")
+        self.touch("group", "老龄")
+        self.shot(f"{tag}-choose")
+        self.touch("item", ITEM)
+        self.screen("item")
+        self.touch("category", "local")
+        self.settle()
+        self.touch("start")
+        self.screen("materials")
+        self.wait(lambda: flow().session.pages.get("M02"), "auto-capture", 60)
+        self.touch("next")
+        self.screen("phone")
+        for digit in PHONE:
+            self.touch("key", digit)
+        self.settle()
+        self.touch("next")
+        self.screen("review")
+        self.touch("consent")
+        self.settle()
+        self.touch("submit")
+        self.screen("receipt")
+        reader.remove()
+        self.shot(f"{tag}-receipt")
+
+    def _step(self, name: str) -> None:
+        """A line on stdout for whoever drives the tour from outside (a test that stops
+        and restarts the broker)."""
+        print(json.dumps({"step": name}), flush=True)
+
+    def _officer(self) -> None:
+        """The station officer logs in (card + PIN) and files for a villager (全程代办)."""
+        flow = lambda: self.app.flow  # noqa: E731
+        reader = self.app.kiosk.simulators["idcard"]
+        self.screen("welcome")
+        self.wait(lambda: flow().catalog is not None and flow().online, "catalog and network")
+        self.touch("officer")
+        self.screen("officer_login")
+        reader.place(OFFICER_CARD)
+        self.screen("officer_pin")
+        for digit in OFFICER_PIN:
+            self.touch("key", digit)
+        self.touch("next")
+        self.screen("officer")
+        self.shot("officer")
+        reader.remove()
+        # Not before the reader has noticed: a card still lying there would be read as
+        # the applicant's.
+        self.wait(lambda: self.app.runtime._card is None, "the officer's card removed")
+        self.touch("file")
+        self._file_for(1, "officer")
+        self.wait(lambda: flow().session.case_number, "the hub's ack", 60)
+        filed = self.app.runtime.last_filing or {}
+        self.result["officer"] = {
+            "case_number": flow().session.case_number,
+            "proxy_officer": filed.get("proxy_officer"),
+            "applicant_name": (filed.get("applicant") or {}).get("name"),
+            "logged_in": flow().officer.officer_id if flow().officer else None}
+        self.touch("done")
+        self.wait(lambda: flow().screen.value in ("officer", "welcome"), "back after filing")
+        if flow().screen.value == "officer":
+            self.touch("logout")
+        self.screen("welcome")
+
+    def _paper_out(self) -> None:
+        """The printer runs out of paper mid-flow: the case number is shown large and the
+        app goes on to the next villager."""
+        flow = lambda: self.app.flow  # noqa: E731
+        self.app.kiosk.simulators["printer"].paper_out = True
+        self.screen("welcome")
+        self.wait(lambda: flow().catalog is not None and flow().online, "catalog and network")
+        self.touch("file")
+        self._file_for(0, "paper-out")
+        self.wait(lambda: flow().session.print_state in ("printed", "failed"), "the printer")
+        self.wait(lambda: flow().session.case_number, "the hub's ack", 60)
+        self.shot("paper-out")
+        case = flow().session.case_number
+
+        def case_font() -> float:
+            sizes = [w.font_size for w in self.app.root_widget.walk()
+                     if getattr(w, "text", None) and case in w.text
+                     and hasattr(w, "font_size")]
+            return max(sizes, default=0)
+        self.result["paper_out"] = {
+            "print_state": flow().session.print_state, "print_error": flow().session.print_error,
+            "case_number": case, "case_font_size": self.on_main(case_font)}
+        self.touch("done")
+        self.screen("welcome")
+        self.result["paper_out"]["welcome_after"] = True
+
+    def _idle(self) -> None:
+        """Nobody taps: a warning, then the session (card data and captured pages) is wiped."""
+        flow = lambda: self.app.flow  # noqa: E731
+        reader = self.app.kiosk.simulators["idcard"]
+        self.screen("welcome")
+        self.wait(lambda: flow().catalog is not None, "the catalog")
+        self.touch("file")
+        self.screen("identify")
+        reader.place(0)
+        self.screen("choose")
+        self.touch("group", "老龄")
+        self.settle()
+        self.touch("item", ITEM)
+        self.screen("item")
+        self.touch("category", "local")
+        self.settle()
+        self.touch("start")
+        self.screen("materials")
+        self.wait(lambda: flow().session.pages.get("M02"), "auto-capture", 60)
+        reader.remove()
+
+        def short_timeouts():
+            flow().idle_warn, flow().idle_wipe = 2.0, 5.0
+        self.on_main(short_timeouts)
+        self.wait(lambda: flow().idle_warning, "the idle warning", 15)
+        self.shot("idle-warning")
+        self.screen("welcome", 15)
+        self.result["idle"] = {"applicant": bool(flow().session.applicant),
+                               "pages": len(flow().session.pages),
+                               "warned": True}
+
+    def _offline(self) -> None:
+        """The broker goes away (the test stops it): the application is still taken into
+        the outbox, the banner and pending count show, and it is delivered on return."""
+        flow = lambda: self.app.flow  # noqa: E731
+        self.screen("welcome")
+        self.wait(lambda: flow().catalog is not None and flow().online, "catalog and network")
+        self._step("online")
+        self.wait(lambda: not flow().online, "the network to go", 30)
+        self.shot("offline")
+        self.touch("file")
+        self._file_for(0, "offline")
+        self.wait(lambda: flow().session.application_id, "the outbox")
+        self.wait(lambda: flow().pending_uploads >= 1, "the pending count")
+        pending = flow().pending_uploads
+        self._step("filed")
+        self.wait(lambda: flow().online, "the network to return", 60)
+        self.wait(lambda: flow().session.case_number, "the hub's ack", 60)
+        self.wait(lambda: flow().pending_uploads == 0, "the outbox to empty", 30)
+        self.result["offline"] = {"pending_while_offline": pending,
+                                  "application_id": flow().session.application_id,
+                                  "case_number": flow().session.case_number}
+
+
+def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080",
+             scenarios: tuple[str, ...] = ("tour",)) -> int:
     from kiosk.app import configure_window
 
     out.mkdir(parents=True, exist_ok=True)
@@ -260,6 +426,16 @@ def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080") -> int:
             "ui": {"voice": False}})
         camera = ScriptedCamera()
 
+        if "officer" in scenarios:
+            from device_drivers.idcard.sim import sample_cards
+            from kiosk import officers
+            from kiosk.flow.machine import hash_pin
+
+            card = sample_cards()[OFFICER_CARD]
+            officers.save(work / "kiosk", officers.LocalSecrets(officers=[officers.Officer(
+                officer_id="gzry-01", name=card.name, id_number=card.id_number,
+                pin_hash=hash_pin(OFFICER_PIN))]))
+
         def build(post):
             kiosk = build_kiosk(config, post, data_dir=work / "kiosk", camera=camera,
                                 catalog_wait=20.0)
@@ -267,7 +443,7 @@ def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080") -> int:
             return kiosk
 
         app = make_app(build)
-        tour = Tour(app, out, camera)
+        tour = Tour(app, out, camera, scenarios)
         from kivy.clock import Clock
 
         Clock.schedule_once(lambda dt: threading.Thread(target=tour.run, daemon=True).start(),

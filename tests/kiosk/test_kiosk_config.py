@@ -60,7 +60,8 @@ def test_officers_live_in_a_private_local_file_with_hashed_pins(tmp_path):
 
 def config(broker_url: str, idle_timeout: int = 90) -> dict:
     return {"station": {"id": SID, "name": "前营村便民服务站"},
-            "hub": {"url": "http://127.0.0.1:8000"}, "broker": {"url": broker_url, "heartbeat_interval": 5},
+            "hub": {"url": "http://127.0.0.1:8000"},
+            "broker": {"url": broker_url, "heartbeat_interval": 5},
             "devices": {"idcard": {"type": "sam-simulator"},
                         "camera": {"type": "synthetic"},
                         "printer": {"type": "escpos-simulator"}},

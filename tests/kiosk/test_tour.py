@@ -1,4 +1,7 @@
-"""The real Kivy app under Xvfb, walked through a whole application by synthetic touches."""
+"""The real Kivy app under Xvfb, driven by synthetic touches (`cunban kiosk demo-tour`):
+the whole application and QR progress lookup, officer filing on behalf of a villager, a
+printer out of paper mid-flow, the idle wipe, and offline filing delivered when the
+broker comes back."""
 
 from __future__ import annotations
 
@@ -13,22 +16,32 @@ import cv2
 import pytest
 
 from kiosk.flow.machine import parse_receipt_qr
+from tests.support import HubProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.skipif(not shutil.which("xvfb-run"),
+                                reason="xvfb-run (package xvfb) missing")
 
-@pytest.mark.skipif(not shutil.which("xvfb-run"), reason="xvfb-run (package xvfb) missing")
-def test_the_demo_tour_files_an_application_prints_a_receipt_and_finds_it_by_its_qr(tmp_path):
-    out = tmp_path / "screens"
-    proc = subprocess.run(
+
+def tour(tmp_path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
         ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", sys.executable, "-m", "cunban.cli",
-         "kiosk", "demo-tour", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+         "kiosk", "demo-tour", "--out", str(tmp_path / "screens"), *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1",
-             "KIVY_HOME": str(tmp_path / "kivy")})
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert proc.returncode == 0, (lines, proc.stderr[-3000:])
+             "KIVY_HOME": str(tmp_path / "kivy"), "PYTHONUNBUFFERED": "1"})
+
+
+def test_tour_officer_filing_paper_out_and_idle_wipe_in_the_real_app(tmp_path):
+    proc = tour(tmp_path, "--scenario", "tour", "--scenario", "officer",
+                "--scenario", "paper-out", "--scenario", "idle")
+    stdout, stderr = proc.communicate(timeout=240)
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0, (lines, stderr[-3000:])
     result = json.loads(lines[-1])
+
+    # the whole application, then progress by the receipt's QR under the camera
     assert result["case_number"].startswith("GG00701000411381")
     assert len(result["application_id"]) == 36
     assert result["receipt_bytes"] > 200
@@ -37,8 +50,57 @@ def test_the_demo_tour_files_an_application_prints_a_receipt_and_finds_it_by_its
     assert result["progress"] == ["已接件"]
     expected = ["welcome", "identify", "choose", "item", "materials", "materials-captured",
                 "phone", "review", "receipt", "progress"]
-    assert [name.split("-", 1)[1].removesuffix(".png") for name in result["screens"]] == expected
+    names = [name.split("-", 1)[1].removesuffix(".png") for name in result["screens"]]
+    assert names == expected
+    out = tmp_path / "screens"
     for name in result["screens"]:
         image = cv2.imread(str(out / name))
         assert image.shape[:2] == (1080, 1920), name
         assert image.std() > 10, f"{name} is blank"
+
+    # the officer (李建国, card + PIN) files for 王淑珍: recorded on the application
+    officer = result["officer"]
+    assert officer["proxy_officer"] == {"officer_id": "gzry-01", "name": "李建国"}
+    assert officer["applicant_name"] == "王淑珍"
+    assert officer["case_number"].startswith("GG00701000411381")
+
+    # no paper: the reason in plain words, the case number large, the app goes on
+    paper = result["paper_out"]
+    assert paper["print_state"] == "failed" and "纸" in paper["print_error"]
+    assert paper["case_number"].startswith("GG00701000411381")
+    assert paper["case_font_size"] >= 60
+    assert paper["welcome_after"]
+
+    # nobody taps: warned, then the card data and the captured page are gone
+    assert result["idle"] == {"applicant": False, "pages": 0, "warned": True}
+    shots = sorted(p.name for p in out.iterdir())
+    assert any(n.endswith("idle-warning.png") for n in shots)
+    assert any(n.endswith("paper-out.png") for n in shots)
+
+
+def test_filed_offline_the_application_waits_and_is_delivered_when_the_broker_returns(
+        tmp_path, own_broker):
+    hub = HubProcess(tmp_path / "hub", own_broker.url).start()
+    proc = tour(tmp_path, "--mqtt", own_broker.url, "--scenario", "offline")
+    try:
+        steps, result = [], None
+        for line in proc.stdout:
+            if line.startswith('{"step"'):
+                steps.append(json.loads(line)["step"])
+                if steps[-1] == "online":
+                    own_broker.kill()
+                elif steps[-1] == "filed":
+                    own_broker.start()
+            elif line.startswith("{"):
+                result = json.loads(line)
+                break
+        assert proc.wait(60) == 0, (result, proc.stderr.read()[-3000:])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        hub.stop()
+    assert steps == ["online", "filed"]
+    offline = result["offline"]
+    assert offline["pending_while_offline"] == 1
+    assert offline["case_number"].startswith("GG00701000411381")
