@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -48,8 +49,9 @@ def station_ids(n: int) -> list[str]:
     return [f"{COUNTY_TOWN}{i + 1:03d}" for i in range(n)]
 
 
-def _template(catalog) -> tuple[dict, dict[str, bytes], list[str]]:
-    """Submit fields for `Outbox.file`, the example blobs, and the item's material codes."""
+def _template(catalog) -> tuple[dict, dict[str, bytes], list[str], bytes]:
+    """Submit fields for `Outbox.file`, the example blobs, the item's material codes, and
+    the example envelope itself."""
     from protocols.examples import example_submit
 
     payload, blobs = example_submit(catalog, "411381101001")
@@ -57,7 +59,7 @@ def _template(catalog) -> tuple[dict, dict[str, bytes], list[str]]:
     fields = {k: getattr(submit, k) for k in type(submit).model_fields
               if k not in ("receipt_number", "filed_at")}
     codes = [ref.code for ref in submit.materials]
-    return fields, blobs, codes
+    return fields, blobs, codes, payload
 
 
 def fresh_blob(size: int, rng: random.Random) -> bytes:
@@ -66,15 +68,101 @@ def fresh_blob(size: int, rng: random.Random) -> bytes:
     return b"\xff\xd8\xff" + body + b"\xff\xd9\x00"
 
 
+class KioskOutbox:
+    """The kiosk's own outbox (`kiosk.outbox.Outbox`): pydantic envelopes, receipts table."""
+
+    def __init__(self, root: Path, sid: str):
+        self.outbox = Outbox(root, sid)
+        self.outbox.db.conn.execute("PRAGMA synchronous=NORMAL")
+
+    def file(self, fields: dict, blobs: list[bytes]) -> tuple[str, bytes]:
+        filed = self.outbox.file(fields, blobs)
+        return str(filed.application_id), filed.payload
+
+    def acked(self, payload: bytes) -> str | None:
+        ack = m.decode(Kind.ACK, payload).data
+        if ack.result != m.AckResult.STORED:
+            return None
+        self.outbox.on_ack(ack)
+        return str(ack.application_id)
+
+    def pending(self) -> list[tuple[str, bytes, list[bytes]]]:
+        out = []
+        for item in self.outbox.pending(limit=1000):
+            paths = [self.outbox.blob_path(sha) for sha in self.outbox.blobs_of(item.id)]
+            out.append((item.id, item.payload, [p.read_bytes() for p in paths if p.exists()]))
+        return out
+
+    def left(self) -> int:
+        return sum(self.outbox.counts().values())
+
+    def close(self) -> None:
+        self.outbox.close()
+
+
+class LightOutbox:
+    """Outbox semantics at a fraction of the kiosk's CPU, so the stations are not what
+    limits the run: the row is on disk (SQLite WAL) before the publish and is deleted when
+    the `stored` ack arrives; envelopes are built from a validated template."""
+
+    def __init__(self, root: Path, sid: str, template: bytes):
+        root.mkdir(parents=True, exist_ok=True)
+        self.sid = sid
+        self.template = json.loads(template)
+        self.counter = 0
+        self.blobs: dict[str, list[bytes]] = {}
+        self.db = sqlite3.connect(str(root / "outbox.db"), isolation_level=None,
+                                  check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("CREATE TABLE outbox (id TEXT PRIMARY KEY, payload BLOB NOT NULL)")
+        self._lock = threading.Lock()
+
+    def file(self, fields: dict, blobs: list[bytes]) -> tuple[str, bytes]:
+        app_id = str(uuid.uuid4())
+        with self._lock:
+            self.counter += 1
+            data = {**self.template["data"], "receipt_number": f"{self.sid}-{self.counter}"}
+            if blobs:
+                data["materials"] = [ref.model_dump() for ref in fields["materials"]]
+            payload = json.dumps({**self.template, "id": app_id, "data": data},
+                                 ensure_ascii=False, separators=(",", ":")).encode()
+            self.db.execute("INSERT INTO outbox VALUES (?, ?)", (app_id, payload))
+            if blobs:
+                self.blobs[app_id] = blobs
+        return app_id, payload
+
+    def acked(self, payload: bytes) -> str | None:
+        data = json.loads(payload)["data"]
+        if data["result"] != "stored":
+            return None
+        with self._lock:
+            self.db.execute("DELETE FROM outbox WHERE id = ?", (data["application_id"],))
+            self.blobs.pop(data["application_id"], None)
+        return data["application_id"]
+
+    def pending(self) -> list[tuple[str, bytes, list[bytes]]]:
+        with self._lock:
+            rows = self.db.execute("SELECT id, payload FROM outbox LIMIT 1000").fetchall()
+            return [(r[0], r[1], self.blobs.get(r[0], [])) for r in rows]
+
+    def left(self) -> int:
+        with self._lock:
+            return self.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+
 class Station:
     """A simulated station: outbox on disk, publishes submits, deletes rows on `stored`."""
 
     def __init__(self, sid: str, url: str, workdir: Path, fields: dict,
                  shared: dict[str, bytes], codes: list[str], *, blobs: int, blob_size: int,
-                 window: int):
+                 window: int, light: bool, template: bytes):
         self.sid = sid
-        self.outbox = Outbox(workdir / sid, sid)
-        self.outbox.db.conn.execute("PRAGMA synchronous=NORMAL")
+        self.outbox = (LightOutbox(workdir / sid, sid, template) if light
+                       else KioskOutbox(workdir / sid, sid))
         self.fields, self.shared, self.codes = fields, shared, codes
         self.blobs, self.blob_size, self.window = blobs, blob_size, window
         self.rng = random.Random(sid)
@@ -121,42 +209,37 @@ class Station:
                                   sha256=hashlib.sha256(d).hexdigest(), mime="image/jpeg")
                     for i, d in enumerate(data)]
             fields = {**fields, "materials": refs}
-        filed = self.outbox.file(fields, data)
+        app_id, payload = self.outbox.file(fields, data)
         now = time.perf_counter()
-        app_id = str(filed.application_id)
         with self._lock:
             self.filed[app_id] = now
             self.sent_at[app_id] = now
         for d in data:
             self._publish(T.blob(self.sid, hashlib.sha256(d).hexdigest()), d)
-        self._publish(T.station(Kind.SUBMIT, self.sid), filed.payload)
+        self._publish(T.station(Kind.SUBMIT, self.sid), payload)
 
     def resend_stale(self) -> int:
         """Publish again what waited too long for its ack (the uploader's retry)."""
         now = time.perf_counter()
         count = 0
-        for item in self.outbox.pending(limit=1000):
+        for app_id, payload, blobs in self.outbox.pending():
             with self._lock:
-                if now - self.sent_at.get(item.id, 0.0) < RESEND_AFTER:
+                if now - self.sent_at.get(app_id, 0.0) < RESEND_AFTER:
                     continue
-                self.sent_at[item.id] = now
-            for sha in self.outbox.blobs_of(item.id):
-                path = self.outbox.blob_path(sha)
-                if path.exists():
-                    self._publish(T.blob(self.sid, sha), path.read_bytes())
-            self._publish(T.station(Kind.SUBMIT, self.sid), item.payload)
+                self.sent_at[app_id] = now
+            for d in blobs:
+                self._publish(T.blob(self.sid, hashlib.sha256(d).hexdigest()), d)
+            self._publish(T.station(Kind.SUBMIT, self.sid), payload)
             count += 1
         return count
 
     def _ack_loop(self) -> None:
         while (payload := self._acks.get()) is not None:
             at = time.perf_counter()
-            ack = m.decode(Kind.ACK, payload).data
-            if ack.result != m.AckResult.STORED:
+            app_id = self.outbox.acked(payload)
+            if app_id is None:
                 self.other_acks += 1
                 continue
-            app_id = str(ack.application_id)
-            self.outbox.on_ack(ack)
             with self._lock:
                 if app_id in self.acked or app_id not in self.filed:
                     continue
@@ -166,9 +249,10 @@ class Station:
 
 
 def run_load(url: str, workdir: Path, catalog, args) -> dict:
-    fields, shared, codes = _template(catalog)
+    fields, shared, codes, template = _template(catalog)
     stations = [Station(sid, url, workdir, fields, shared if args.blobs == 0 else {}, codes,
-                        blobs=args.blobs, blob_size=args.blob_kb * 1024, window=args.window)
+                        blobs=args.blobs, blob_size=args.blob_kb * 1024, window=args.window,
+                        light=args.station == "light", template=template)
                 .start() for sid in station_ids(args.kiosks)]
     time.sleep(0.5)  # subscriptions and shared blobs settle before the clock starts
     start = time.perf_counter()
@@ -203,7 +287,7 @@ def run_load(url: str, workdir: Path, catalog, args) -> dict:
     latencies = sorted(x for s in stations for x in s.latencies)
     end = max(acks) if acks else time.perf_counter()
     ids = {(s.sid, i) for s in stations for i in s.filed}
-    pending = sum(sum(s.outbox.counts().values()) for s in stations)
+    pending = sum(s.outbox.left() for s in stations)
     for s in stations:
         s.stop()
     return {"sent": filed, "acked": len(acks), "seconds": end - start,
@@ -285,7 +369,8 @@ def bench_ingest(args) -> dict:
     if url is None:
         broker = Broker(work / "broker").start()
         url = broker.url
-    result: dict = {"kiosks": args.kiosks, "rate": args.rate, "duration": args.duration,
+    result: dict = {"station": args.station, "kiosks": args.kiosks, "rate": args.rate,
+                    "duration": args.duration,
                     "blobs": args.blobs, "blob_kb": args.blob_kb if args.blobs else 0,
                     "cpus": os.cpu_count()}
     try:
@@ -348,6 +433,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--blobs", type=int, default=0,
                    help="fresh photos per application (0: the example's, uploaded once)")
     q.add_argument("--blob-kb", type=int, default=200, help="size of each fresh photo")
+    q.add_argument("--station", choices=["light", "kiosk"], default="light",
+                   help="station outbox: a lean SQLite one, or the kiosk's own Outbox")
     q.add_argument("--window", type=int, default=200,
                    help="unacked applications a station keeps in flight")
     q.add_argument("--drain", type=float, default=60.0,

@@ -222,7 +222,7 @@ class ApplicationService:
         except IllegalTransition as exc:
             raise ActionRefused(exc.reason) from exc
         seq = self.store.append_event(row["id"], int(step.code), str(action), actor.name,
-                                      actor.role, now, step.payload)
+                                      actor.role, now, step.payload, first=current is None)
         changes = {"state": int(step.code), "state_at": _iso(now)}
         if step.code == Lifecycle.SUPPLEMENT_REQUESTED:
             changes["supplement_officer"] = actor.name

@@ -160,16 +160,16 @@ class Store:
             "ORDER BY received_at DESC LIMIT ?", [*args, limit]))
 
     def next_case_sequence(self, key: str) -> int:
-        self.db.execute(
+        # One statement per application on the intake path (SQLite ≥ 3.35 RETURNING).
+        return self.db.execute(
             "INSERT INTO case_sequences (key, last) VALUES (?, 1) "
-            "ON CONFLICT (key) DO UPDATE SET last = last + 1", [key])
-        return self.db.execute("SELECT last FROM case_sequences WHERE key = ?",
-                               [key]).fetchone()[0]
+            "ON CONFLICT (key) DO UPDATE SET last = last + 1 RETURNING last", [key]).fetchone()[0]
 
     # events ----------------------------------------------------------------------------
     def append_event(self, application_id: str, code: int, action: str, actor: str,
-                     role: str, at: datetime, payload: dict) -> int:
-        seq = self.db.execute(
+                     role: str, at: datetime, payload: dict, *, first: bool = False) -> int:
+        """Append to an application's history; `first` for a new application (seq 1)."""
+        seq = 1 if first else self.db.execute(
             "SELECT coalesce(max(seq), 0) + 1 FROM events WHERE application_id = ?",
             [application_id]).fetchone()[0]
         self._insert("events", {
