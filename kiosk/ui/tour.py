@@ -163,11 +163,11 @@ class Tour:
     def settle(self) -> None:
         """Let the screen re-render after a tap before the next one (a re-laid-out
         screen must not take the next touch on the wrong button)."""
-        self.on_main(lambda: None, delay=0.4)
+        self.on_main(lambda: None, delay=0.3)
 
     def shot(self, name: str) -> None:
         path = self.out / f"{len(self.shots) + 1:02d}-{name}.png"
-        self.on_main(lambda: self.app.root_widget.export_to_png(str(path)), delay=0.5)
+        self.on_main(lambda: self.app.root_widget.export_to_png(str(path)), delay=0.3)
         self.shots.append(path.name)
 
     def wait(self, predicate, what: str, timeout: float = 30.0) -> None:
