@@ -8,6 +8,7 @@ import json
 import queue
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from hub.db.fleet import FleetStore
 from hub.fleet.broker import write_broker_config
 from hub.fleet.pki import init_pki
 from hub.fleet.registry import NewStation, Registry
-from tests.support import free_port, wait_port
+from tests.support import ROOT, HubProcess, free_port, wait_port
 
 
 @dataclass
@@ -156,3 +157,53 @@ def clients():
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture
+def hub(deployment, tmp_path):
+    h = HubProcess(deployment.data, f"mqtt://127.0.0.1:{deployment.port}", extra=[
+        "--mqtt-credentials", str(deployment.out / "hub-credentials.json")]).start()
+    yield h
+    h.stop()
+
+
+KIOSK_SID = "411381101201"
+
+
+@pytest.fixture
+def kiosk(deployment, tmp_path):
+    """Start the station process with enrolment material written as enrolment writes it."""
+    state = tmp_path / "kiosk"
+    state.mkdir()
+    station = deployment.stations[KIOSK_SID]
+    (state / "mqtt.json").write_text(
+        json.dumps({"username": station.username, "password": station.password})
+    )
+    procs = []
+
+    def start(interval: float = 0.5) -> subprocess.Popen:
+        args = {
+            "sid": KIOSK_SID,
+            "url": f"mqtts://localhost:{deployment.tls_port}",
+            "ca": deployment.ca,
+            "credentials": str(state / "mqtt.json"),
+            "key": str(deployment.data / "pki" / "signing.pub"),
+            "state": str(state),
+            "interval": interval,
+        }
+        p = subprocess.Popen(
+            [sys.executable, "-m", "tests.fleet.kiosk_process", json.dumps(args)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert p.stdout.readline().strip() == "ready"
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)

@@ -12,63 +12,15 @@ import threading
 import time
 
 import httpx
-import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from hub.auth import TokenAuth
 from hub.fleet.api import mount_fleet
 from hub.fleet.health import Thresholds
-from tests.support import ROOT, HubProcess, free_port
+from tests.support import ROOT, free_port
 
 SID = "411381101201"
-
-
-@pytest.fixture
-def hub(deployment, tmp_path):
-    h = HubProcess(deployment.data, f"mqtt://127.0.0.1:{deployment.port}", extra=[
-        "--mqtt-credentials", str(deployment.out / "hub-credentials.json")]).start()
-    yield h
-    h.stop()
-
-
-@pytest.fixture
-def kiosk(deployment, tmp_path):
-    """Start the station process with enrolment material written as enrolment writes it."""
-    state = tmp_path / "kiosk"
-    state.mkdir()
-    station = deployment.stations[SID]
-    (state / "mqtt.json").write_text(
-        json.dumps({"username": station.username, "password": station.password})
-    )
-    procs = []
-
-    def start(interval: float = 0.5) -> subprocess.Popen:
-        args = {
-            "sid": SID,
-            "url": f"mqtts://localhost:{deployment.tls_port}",
-            "ca": deployment.ca,
-            "credentials": str(state / "mqtt.json"),
-            "key": str(deployment.data / "pki" / "signing.pub"),
-            "state": str(state),
-            "interval": interval,
-        }
-        p = subprocess.Popen(
-            [sys.executable, "-m", "tests.fleet.kiosk_process", json.dumps(args)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert p.stdout.readline().strip() == "ready"
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
 
 
 def config_file(deployment, tmp_path) -> str:
