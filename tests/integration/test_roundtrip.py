@@ -53,6 +53,11 @@ def test_a_submitted_application_is_stored_acked_with_a_case_number_and_announce
                      [app_id]).fetchone()
     item = catalog.item(json.loads(payload)["data"]["service_code"])
     assert row == (item.department, 1)
+    # the spool line is written before the row is marked sent: wait for the mark
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and db.execute(
+            "SELECT count(*) FROM sms WHERE sent_at IS NOT NULL").fetchone()[0] < 1:
+        time.sleep(0.1)
     assert db.execute("SELECT count(*) FROM sms WHERE sent_at IS NOT NULL").fetchone()[0] == 1
 
 
