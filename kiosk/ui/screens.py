@@ -3,7 +3,9 @@
 `render(root, flow, app)` rebuilds the content for the current screen. Every button
 carries its flow action (and value), so taps — real or synthetic — reach the flow as
 `Tap(action, value)`. Large type (body 36 px at 1080p), buttons at least 120 px tall,
-high contrast, nothing but taps.
+high contrast, nothing but taps. On a shorter screen (1280×800) every size shrinks with
+the window height, so each screen keeps the layout it has at 1080p: nothing is pushed
+below the bottom edge or drawn over the title.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from kiosk.flow.machine import COMPLETED_CODES, SUPPLEMENT_CODE, Flow, Screen
 from kiosk.strings import text
 from protocols.identity import mask_id_number
 
-BODY = 36
-TITLE = 56
-BIG = 96
-BUTTON_H = 130
+# Sizes at 1080p; `_scale_to` sets them for the window's height before each render.
+SIZES_1080 = {"BODY": 36, "TITLE": 56, "BIG": 96, "BUTTON_H": 130, "HEADER_H": 90,
+              "PREVIEW_H": 560, "GAP": 16, "PAD": 24}
+BODY, TITLE, BIG, BUTTON_H, HEADER_H, PREVIEW_H, GAP, PAD = SIZES_1080.values()
 BG = (0.06, 0.09, 0.16, 1)
 FG = (1, 1, 1, 1)
 ACCENT = (0.0, 0.45, 0.85, 1)
@@ -36,9 +38,10 @@ class TapButton(Button):
     """A big button bound to one flow action."""
 
     def __init__(self, label: str, action: str, value: str | None = None, *, tapper,
-                 color=ACCENT, font_size=BODY + 8, height=BUTTON_H, **kw):
+                 color=ACCENT, font_size=None, height=None, **kw):
         kw.setdefault("size_hint_y", None)
-        super().__init__(text=label, font_size=font_size, height=height,
+        super().__init__(text=label, font_size=font_size or BODY + 8,
+                         height=height or BUTTON_H,
                          background_normal="", background_color=color, color=FG,
                          halign="center", valign="middle", **kw)
         self.bind(size=lambda *_: setattr(self, "text_size", (self.width - 20, None)))
@@ -47,9 +50,9 @@ class TapButton(Button):
         self.bind(on_release=lambda *_: tapper(action, value))
 
 
-def label(txt: str, size: int = BODY, *, color=FG, bold: bool = False, height=None,
+def label(txt: str, size: int | None = None, *, color=FG, bold: bool = False, height=None,
           halign: str = "left") -> Label:
-    lab = Label(text=txt, font_size=size, color=color, bold=bold, halign=halign,
+    lab = Label(text=txt, font_size=size or BODY, color=color, bold=bold, halign=halign,
                 valign="middle", size_hint_y=None)
     lab.bind(width=lambda *_: setattr(lab, "text_size", (lab.width, None)),
              texture_size=lambda *_: setattr(lab, "height", height or lab.texture_size[1] + 16))
@@ -60,7 +63,7 @@ class Root(BoxLayout):
     """Banner on top, the screen's content, the idle warning over everything."""
 
     def __init__(self, **kw):
-        super().__init__(orientation="vertical", padding=24, spacing=16, **kw)
+        super().__init__(orientation="vertical", padding=PAD, spacing=GAP, **kw)
         with self.canvas.before:
             Color(*BG)
             self._bg = Rectangle(pos=self.pos, size=self.size)
@@ -73,8 +76,19 @@ class Root(BoxLayout):
         return [w for w in self.walk(restrict=True) if isinstance(w, TapButton)]
 
 
+def _scale_to(height: float) -> None:
+    """Every size in proportion to the window height (1080p is 1:1, never larger)."""
+    k = min(1.0, height / 1080)
+    globals().update({name: round(value * k) for name, value in SIZES_1080.items()})
+
+
 def render(root: Root, flow: Flow, tapper, on_text) -> None:
     """Rebuild the root for the flow's current screen."""
+    from kivy.core.window import Window
+
+    _scale_to(Window.height)
+    root.padding, root.spacing = PAD, GAP
+    root.preview.height = PREVIEW_H
     root.clear_widgets()
     if root.preview.parent is not None:
         root.preview.parent.remove_widget(root.preview)
@@ -82,23 +96,26 @@ def render(root: Root, flow: Flow, tapper, on_text) -> None:
     t = lambda key, **p: text(key, lang, **p)  # noqa: E731
     s = flow.session
 
-    header = BoxLayout(size_hint_y=None, height=90, spacing=16)
+    # The officer banner shares the title's row: a row of its own pushed the screen's
+    # content below the bottom edge at 1280×800.
+    header = BoxLayout(size_hint_y=None, height=HEADER_H, spacing=GAP)
     header.add_widget(label(t("app.title") + (f" · {flow.station_name}" if flow.station_name
-                                               else ""), TITLE - 8, bold=True, height=90))
+                                               else ""), TITLE - 8, bold=True,
+                            height=HEADER_H))
+    if flow.officer:
+        header.add_widget(label(t("banner.proxy", officer=flow.officer.name), BODY - 6,
+                                color=(0.6, 0.9, 1, 1), height=HEADER_H, halign="right"))
     root.add_widget(header)
     if not flow.online:
         root.add_widget(label(t("banner.offline", pending=flow.pending_uploads), BODY - 4,
                               color=(1, 0.8, 0.3, 1)))
     elif flow.pending_uploads:
         root.add_widget(label(t("banner.pending", pending=flow.pending_uploads), BODY - 6))
-    if flow.officer:
-        root.add_widget(label(t("banner.proxy", officer=flow.officer.name), BODY - 6,
-                              color=(0.6, 0.9, 1, 1)))
     if flow.idle_warning:
         root.add_widget(label(t("idle.warning"), BODY + 4, color=(1, 0.6, 0.2, 1), bold=True))
         root.add_widget(TapButton(t("idle.continue"), "continue", tapper=tapper, color=WARN))
 
-    body = BoxLayout(orientation="vertical", spacing=16)
+    body = BoxLayout(orientation="vertical", spacing=GAP)
     builder = globals()[f"_{flow.screen.value}"]
     builder(body, flow, t, tapper, on_text, root)
     root.add_widget(body)
@@ -106,14 +123,14 @@ def render(root: Root, flow: Flow, tapper, on_text) -> None:
         root.add_widget(label(t(s.message, **s.message_params), BODY, color=(1, 0.75, 0.3, 1),
                               bold=True))
     if flow.screen != Screen.WELCOME:
-        bar = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=16)
+        bar = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=GAP)
         bar.add_widget(TapButton(t("common.home"), "home", tapper=tapper,
                                  color=(0.3, 0.3, 0.35, 1)))
         root.add_widget(bar)
 
 
 def _grid(cols: int) -> GridLayout:
-    grid = GridLayout(cols=cols, spacing=16, size_hint_y=None)
+    grid = GridLayout(cols=cols, spacing=GAP, size_hint_y=None)
     grid.bind(minimum_height=grid.setter("height"))
     return grid
 
@@ -144,7 +161,7 @@ def _welcome(body, flow, t, tapper, on_text, root):
         row.add_widget(TapButton(t(key), action, tapper=tapper, color=color, font_size=BIG,
                                  size_hint_y=1))
     body.add_widget(row)
-    small = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=16)
+    small = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=GAP)
     small.add_widget(TapButton(t("welcome.language"), "language", tapper=tapper,
                                color=(0.25, 0.25, 0.3, 1)))
     small.add_widget(TapButton(t("welcome.maintenance"), "maintenance", tapper=tapper,
@@ -243,7 +260,7 @@ def _materials(body, flow, t, tapper, on_text, root):
     pages = s.pages.get(material.code, [])
     body.add_widget(label(s.advice or t("materials.pages", pages=len(pages)), BODY,
                           color=(1, 0.85, 0.4, 1) if s.advice else FG))
-    row = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=16)
+    row = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=GAP)
     row.add_widget(TapButton(t("materials.retake"), "retake", tapper=tapper, color=WARN))
     row.add_widget(TapButton(t("materials.more"), "more", tapper=tapper))
     row.add_widget(TapButton(t("common.next"), "next", tapper=tapper,
@@ -305,7 +322,7 @@ def _receipt(body, flow, t, tapper, on_text, root):
              "failed": t("receipt.print_failed", reason=s.print_error)}.get(s.print_state, "")
     body.add_widget(label(state, BODY, color=(1, 0.6, 0.3, 1) if failed else FG,
                           halign="center"))
-    row = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=16)
+    row = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=GAP)
     row.add_widget(TapButton(t("receipt.check_progress"), "progress", tapper=tapper))
     row.add_widget(TapButton(t("common.done"), "done", tapper=tapper, color=GO))
     body.add_widget(row)
@@ -404,7 +421,7 @@ def _maintenance(body, flow, t, tapper, on_text, root):
                             invalid=snap.invalid), BODY))
     body.add_widget(label(t("maint.network", state=t("maint.online" if flow.online
                                                     else "maint.offline")), BODY))
-    row = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=16)
+    row = BoxLayout(size_hint_y=None, height=BUTTON_H, spacing=GAP)
     row.add_widget(TapButton(t("maint.test_print"), "test_print", tapper=tapper))
     row.add_widget(TapButton(t("maint.refresh"), "refresh", tapper=tapper))
     body.add_widget(row)

@@ -107,6 +107,36 @@ class Services:
                 proc.kill()
 
 
+def hidden_by(root, button, point: tuple[float, float]) -> None:
+    """Raise unless a finger at `point` lands on `button`: inside the window, inside every
+    scrolling list around it, and on no other button (a layout that overflows the screen
+    puts the next button under the finger)."""
+    from kivy.core.window import Window
+    from kivy.uix.scrollview import ScrollView
+
+    from kiosk.ui.screens import TapButton
+
+    x, y = point
+    if not (0 <= x < Window.width and 0 <= y < Window.height):
+        raise LookupError(f"button {button.action}={button.value} is off the screen at "
+                          f"{point} ({Window.width}x{Window.height})")
+    parent = button.parent
+    while parent is not None and parent is not parent.parent:
+        if isinstance(parent, ScrollView):
+            left, bottom = parent.to_window(parent.x, parent.y)
+            if not (left <= x < left + parent.width and bottom <= y < bottom + parent.height):
+                raise LookupError(f"button {button.action}={button.value} is scrolled out "
+                                  "of its list")
+        parent = parent.parent
+    for other in root.walk(restrict=True):
+        if other is button or not isinstance(other, TapButton):
+            continue
+        left, bottom = other.to_window(other.x, other.y)
+        if left <= x < left + other.width and bottom <= y < bottom + other.height:
+            raise LookupError(f"button {button.action}={button.value} lies under "
+                              f"{other.action}={other.value}")
+
+
 class Tour:
     """The script, run on its own thread; every UI action goes through the Kivy clock."""
 
@@ -152,22 +182,23 @@ class Tour:
                     if not seen or seen[-1] != where:
                         seen.append(where)  # not pressed before the layout is settled
                         return False
+                    hidden_by(self.app.root_widget, button, where[1])
                     touch = UnitTestTouch(*where[1])
                     touch.touch_down()
                     touch.touch_up()
                     return True
             raise LookupError(f"no button {action}={value} on {self.app.flow.screen}")
-        while not self.on_main(press, delay=0.1):
+        while not self.on_main(press, delay=0.05):
             pass
 
     def settle(self) -> None:
         """Let the screen re-render after a tap before the next one (a re-laid-out
         screen must not take the next touch on the wrong button)."""
-        self.on_main(lambda: None, delay=0.3)
+        self.on_main(lambda: None, delay=0.15)
 
     def shot(self, name: str) -> None:
         path = self.out / f"{len(self.shots) + 1:02d}-{name}.png"
-        self.on_main(lambda: self.app.root_widget.export_to_png(str(path)), delay=0.3)
+        self.on_main(lambda: self.app.root_widget.export_to_png(str(path)), delay=0.15)
         self.shots.append(path.name)
 
     def wait(self, predicate, what: str, timeout: float = 30.0) -> None:
@@ -175,7 +206,7 @@ class Tour:
         while time.monotonic() < deadline:
             if self.on_main(predicate):
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise TimeoutError(f"waited {timeout:.0f}s for {what} (screen {self.app.flow.screen})")
 
     def screen(self, name: str, timeout: float = 30.0) -> None:
@@ -371,12 +402,15 @@ class Tour:
         self.wait(lambda: flow().session.pages.get("M02"), "auto-capture", 60)
         reader.remove()
 
-        def short_timeouts():
-            flow().idle_warn, flow().idle_wipe = 2.0, 5.0
-        self.on_main(short_timeouts)
+        timeouts = flow().idle_warn, flow().idle_wipe
+
+        def set_timeouts(warn, wipe):
+            flow().idle_warn, flow().idle_wipe = warn, wipe
+        self.on_main(lambda: set_timeouts(2.0, 5.0))
         self.wait(lambda: flow().idle_warning, "the idle warning", 15)
         self.shot("idle-warning")
         self.screen("welcome", 15)
+        self.on_main(lambda: set_timeouts(*timeouts))
         self.result["idle"] = {"applicant": bool(flow().session.applicant),
                                "pages": len(flow().session.pages),
                                "warned": True}
@@ -402,6 +436,8 @@ class Tour:
         self.result["offline"] = {"pending_while_offline": pending,
                                   "application_id": flow().session.application_id,
                                   "case_number": flow().session.case_number}
+        self.touch("done")
+        self.screen("welcome")
 
 
 def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080",
