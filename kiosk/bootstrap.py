@@ -25,7 +25,7 @@ from kiosk.catalog_cache import load_catalog
 from kiosk.config import ConfigAgent, DeviceSet, load_key
 from kiosk.flow.machine import Flow
 from kiosk.flow.runtime import Devices, ProgressClient, Runtime, Speaker
-from kiosk.heartbeat import Heartbeat
+from kiosk.heartbeat import Heartbeat, disk_free_mb
 from kiosk.outbox import Outbox
 from kiosk.records import StationRecords
 from kiosk.uploader import SOFTWARE, Uploader
@@ -162,7 +162,8 @@ def build_kiosk(config: KioskConfig, post, *, data_dir: Path | str, camera=None,
     def status() -> m.StationStatus:
         return m.StationStatus(state=m.Availability.ONLINE, software=SOFTWARE,
                                config_version=agent.version if agent else None,
-                               outbox_pending=outbox.counts().get("pending", 0))
+                               outbox_pending=outbox.counts().get("pending", 0),
+                               disk_free_mb=disk_free_mb(data))
 
     heartbeat = Heartbeat(uploader.endpoint, sid, status,
                           interval=config.broker.heartbeat_interval, topics=topics)
