@@ -7,6 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from hub.crypto import FieldCipher, key_path
 from protocols.messages import MAX_BLOB_BYTES
 
 
@@ -37,11 +38,18 @@ def sniff_mime(data: bytes) -> str:
 
 
 class BlobStore:
-    """Files under `root/ab/abcdef…`; a file exists only once its bytes are on disk."""
+    """Files under `root/ab/abcdef…`; a file exists only once its bytes are on disk.
 
-    def __init__(self, root: Path | str):
+    The files hold the images encrypted (hub/crypto.py); the name stays the sha256 of the
+    plaintext, which is what stations and applications refer to.
+    """
+
+    def __init__(self, root: Path | str, cipher: FieldCipher | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        # The key file lives in the data directory (DATA/keys/data.key) unless the
+        # composition root passes the cipher in.
+        self.cipher = cipher or FieldCipher.load(key_path(self.root.parent))
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -69,7 +77,7 @@ class BlobStore:
         tmp = target.with_suffix(f".tmp{os.getpid()}")
         try:
             with open(tmp, "wb") as fh:
-                fh.write(data)
+                fh.write(self.cipher.encrypt_bytes(data))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
@@ -84,4 +92,4 @@ class BlobStore:
             os.close(fd)
 
     def read(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
+        return self.cipher.decrypt_bytes(self.path(sha256).read_bytes())

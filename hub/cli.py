@@ -13,6 +13,7 @@ def _host_port(value: str) -> tuple[str, int]:
 
 
 def _run(args) -> int:
+    from hub.crypto import DataKeyError
     from hub.runner import HubAlreadyRunning, run_hub
 
     host, port = _host_port(args.http)
@@ -29,10 +30,13 @@ def _run(args) -> int:
 
             mqtt = with_credentials(mqtt, args.mqtt_credentials)
         return run_hub(args.data, mqtt, host, port, root=args.root,
-                       batch_size=args.batch_size, notifier=notifier)
+                       batch_size=args.batch_size, notifier=notifier, cipher=args.cipher)
     except HubAlreadyRunning as exc:
         print(exc, file=sys.stderr)
         return 3
+    except DataKeyError as exc:
+        print(exc.message, file=sys.stderr)
+        return 4
 
 
 def _token(args) -> int:
@@ -57,6 +61,9 @@ def register(sub) -> None:
     hub.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the web API")
     hub.add_argument("--root", default=DEFAULT_ROOT, help="MQTT topic root")
     hub.add_argument("--batch-size", type=int, default=500, help="messages per commit")
+    hub.add_argument("--cipher", choices=("aes-gcm", "sm4-gcm"), default="aes-gcm",
+                     help="algorithm for personal data at rest, fixed when DATA/keys/data.key "
+                          "is created (sm4-gcm: GB/T 32907)")
     hub.add_argument("--sms-modem", help="serial port of a GSM modem (default: SMS spool file)")
     hub.set_defaults(func=_run)
     hub_sub = hub.add_subparsers(dest="hub_command")

@@ -23,6 +23,7 @@ from hub.auth import SessionAuth, TokenAuth
 from hub.blobs import BlobStore
 from hub.calendar import WorkCalendar
 from hub.catalog import load_catalog
+from hub.crypto import FieldCipher, key_path
 from hub.db import migrate
 from hub.db.fleet import FleetStore
 from hub.db.repositories import Store
@@ -78,16 +79,17 @@ class DataDir:
 
 def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int, *,
             root: str = DEFAULT_ROOT, notifier: Notifier | None = None,
-            batch_size: int = 500) -> int:
+            batch_size: int = 500, cipher: str = "aes-gcm") -> int:
     data = DataDir(data_dir)
     lock = data.acquire()
     migrate(data.db)
     catalog = load_catalog()
     calendar = WorkCalendar.load()
     topics = Topics(root)
-    store = Store(data.db)
-    ingest = Ingest(store, BlobStore(data.blobs), ApplicationService(store, catalog, calendar,
-                                                                     topics),
+    field_cipher = FieldCipher.load(key_path(data.root), algorithm=cipher)
+    store = Store(data.db, field_cipher)
+    ingest = Ingest(store, BlobStore(data.blobs, field_cipher),
+                    ApplicationService(store, catalog, calendar, topics),
                     topics, batch_size=batch_size)
     snapshot = catalog_payload(catalog, data.root)
 
@@ -108,7 +110,7 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
         manual_ack=True, persistent_session=True, receive_maximum=1000,
     )
     ingest.attach(endpoint)
-    sms = SmsDispatcher(Store(data.db), notifier or SpoolNotifier(data.sms_spool))
+    sms = SmsDispatcher(Store(data.db, field_cipher), notifier or SpoolNotifier(data.sms_spool))
     fleet = FleetMonitor(FleetStore(data.db))
     app = create_app(db_path=data.db, catalog=catalog, calendar=calendar, topics=topics,
                      authenticate=SessionAuth(data.db, fallback=TokenAuth(data.tokens)),

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
+from hub.crypto import DataKeyError, FieldCipher, key_path
 from hub.db import StorageError, connect, migrate
 
 
@@ -37,15 +38,59 @@ class EventRow:
 class Store:
     """One SQLite connection (one per thread that writes) and the hub's queries."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, cipher: FieldCipher | None = None):
         self.path = Path(path)
+        # The key file lives beside the database (DATA/keys/data.key) unless the
+        # composition root passes the cipher in.
+        self.cipher = cipher or FieldCipher.load(key_path(self.path.parent))
         self.db: sqlite_utils.Database = connect(self.path)
         self._tx_lock = threading.RLock()
+        self._check_key()
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(cls, path: Path | str, cipher: FieldCipher | None = None) -> Store:
         migrate(path)
-        return cls(path)
+        return cls(path, cipher)
+
+    def _check_key(self) -> None:
+        """Record the data key's fingerprint on first use; refuse any other key later."""
+        try:
+            row = self.db.execute("SELECT fingerprint FROM data_key").fetchone()
+            if row is None:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO data_key (id, fingerprint, created_at) "
+                    "VALUES (1, ?, datetime('now'))", [self.cipher.fingerprint])
+                row = self.db.execute("SELECT fingerprint FROM data_key").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return  # not migrated yet: `migrate` runs before the hub writes
+            raise
+        if row[0] != self.cipher.fingerprint:
+            self.db.close()
+            raise DataKeyError(
+                f"数据密钥文件与数据库 {self.path.name} 不匹配（数据是用另一把密钥加密的）；"
+                "请从备份恢复原来的 keys/data.key，不要重新生成")
+
+    # personal data at rest -------------------------------------------------------------
+    def _seal(self, row: dict) -> dict:
+        """Encrypt the applicant's columns of a row to be written; add the lookup index."""
+        out = dict(row)
+        for column in _SEALED:
+            if out.get(column) is not None:
+                out[column] = self.cipher.encrypt(out[column])
+        if row.get("applicant_id_number") is not None:
+            out["applicant_id_index"] = self.cipher.index(row["applicant_id_number"])
+        return out
+
+    def _open(self, row: dict) -> dict:
+        """Decrypt the applicant's columns of a row read from `applications`."""
+        for column in _SEALED:
+            if row.get(column) is not None:
+                row[column] = self.cipher.decrypt(row[column])
+        return row
+
+    def _opened(self, rows) -> list[dict]:
+        return [self._open(r) for r in rows]
 
     def close(self) -> None:
         self.db.close()
@@ -90,20 +135,22 @@ class Store:
 
     # applications ----------------------------------------------------------------------
     def application(self, application_id: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM applications WHERE id = ?", [application_id]))
+        rows = self._opened(self.db.query("SELECT * FROM applications WHERE id = ?",
+                                          [application_id]))
         return rows[0] if rows else None
 
     def application_by_case(self, case_number: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM applications WHERE case_number = ?",
-                                  [case_number]))
+        rows = self._opened(self.db.query("SELECT * FROM applications WHERE case_number = ?",
+                                          [case_number]))
         return rows[0] if rows else None
 
     # The intake path writes with plain statements: sqlite-utils' table helpers introspect
     # the schema on every call, which cost more than the writes themselves.
     def insert_application(self, row: dict) -> None:
-        self._insert("applications", row)
+        self._insert("applications", self._seal(row))
 
     def update_application(self, application_id: str, changes: dict) -> None:
+        changes = self._seal(changes)
         for column in changes:
             _check_column(column)
         assignments = ", ".join(f"{column} = ?" for column in changes)
@@ -131,7 +178,7 @@ class Store:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         sql = (f"SELECT * FROM applications {clause} "
                "ORDER BY deadline IS NULL, deadline, received_at LIMIT ? OFFSET ?")
-        return list(self.db.query(sql, [*args, limit, offset]))
+        return self._opened(self.db.query(sql, [*args, limit, offset]))
 
     def count_applications(self) -> int:
         return self.db.execute("SELECT count(*) FROM applications").fetchone()[0]
@@ -140,7 +187,7 @@ class Store:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        return list(self.db.query(
+        return self._opened(self.db.query(
             f"SELECT * FROM applications WHERE station = ? AND id IN ({marks})",
             [station, *ids]))
 
@@ -150,12 +197,13 @@ class Store:
                                 limit: int = 20) -> list[dict]:
         """One person's (or one case's) applications filed at a station, newest first."""
         where, args = ["station = ?"], [station]
-        for column, value in (("applicant_id_number", id_number), ("case_number", case_number),
+        index = self.cipher.index(id_number) if id_number is not None else None
+        for column, value in (("applicant_id_index", index), ("case_number", case_number),
                               ("receipt_number", receipt_number)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        return list(self.db.query(
+        return self._opened(self.db.query(
             f"SELECT * FROM applications WHERE {' AND '.join(where)} "
             "ORDER BY received_at DESC LIMIT ?", [*args, limit]))
 
@@ -210,7 +258,8 @@ class Store:
         self._insert("rejections", {
             "at": at, "topic": topic, "station": station, "message_id": message_id,
             "sha256": sha256, "reasons_json": _json(reasons),
-            "payload": (payload or b"")[:65536],
+            # A refused application still names its applicant: kept encrypted like the rest.
+            "payload": self.cipher.encrypt_bytes((payload or b"")[:65536]),
         })
 
     def blob_rejection_reasons(self, hashes: list[str]) -> dict[str, str]:
@@ -255,12 +304,13 @@ class Store:
     def queue_sms(self, *, application_id: str, event_seq: int, phone: str, text: str,
                   at: str) -> None:
         self._insert("sms", {
-            "application_id": application_id, "event_seq": event_seq, "phone": phone,
+            "application_id": application_id, "event_seq": event_seq,
+            "phone": self.cipher.encrypt(phone),
             "text": text, "created_at": at, "next_attempt_at": at,
         })
 
     def due_sms(self, now: str, limit: int = 50) -> list[dict]:
-        return list(self.db.query(
+        return self._sms_opened(self.db.query(
             "SELECT * FROM sms WHERE sent_at IS NULL AND next_attempt_at <= ? "
             "ORDER BY id LIMIT ?", [now, limit]))
 
@@ -273,8 +323,11 @@ class Store:
                         "next_attempt_at = ? WHERE id = ?", [error[:500], retry_at, sms_id])
 
     def sms_for(self, application_id: str) -> list[dict]:
-        return list(self.db.query("SELECT * FROM sms WHERE application_id = ? ORDER BY id",
-                                  [application_id]))
+        return self._sms_opened(self.db.query(
+            "SELECT * FROM sms WHERE application_id = ? ORDER BY id", [application_id]))
+
+    def _sms_opened(self, rows) -> list[dict]:
+        return [{**r, "phone": self.cipher.decrypt(r["phone"])} for r in rows]
 
     # stations --------------------------------------------------------------------------
     def upsert_station(self, sid: str, state: str, software: str, config_version: int | None,
@@ -297,6 +350,8 @@ class Store:
         return rows[0] if rows else None
 
 
+# The applicant's columns stored encrypted (applicant_json repeats all three).
+_SEALED = ("applicant_id_number", "applicant_name", "applicant_phone", "applicant_json")
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 

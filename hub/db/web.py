@@ -88,7 +88,7 @@ class WebStore(Store):
     # the workbench ---------------------------------------------------------------------
     def queue(self, filters: dict, *, open_only: bool, limit: int, offset: int) -> list[dict]:
         clause, args = _where(filters, open_only=open_only)
-        return list(self.db.query(
+        return self._opened(self.db.query(
             f"SELECT * FROM applications {clause} ORDER BY {DEADLINE_SQL}, received_at "
             "LIMIT ? OFFSET ?", [*args, limit, offset]))
 

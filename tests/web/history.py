@@ -12,8 +12,10 @@ import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hub.calendar import WorkCalendar
+from hub.crypto import FieldCipher, key_path
 from hub.db import connect
 from hub.sla import compute_clock
 from protocols.catalog import Catalog
@@ -44,6 +46,9 @@ def generate(db_path, catalog: Catalog, calendar: WorkCalendar, n: int, *, seed:
     rng = random.Random(seed)
     items = [i for i in catalog.items if i.status == "active"]
     places = places or stations()
+    # One applicant for every row, sealed once with the data key the hub will read it with.
+    cipher = FieldCipher.load(key_path(Path(db_path).parent))
+    person = [cipher.encrypt(v) for v in ("41138119560308002X", "李秀英", "13800138000", "{}")]
     db = connect(db_path)
     conn = db.conn
     conn.execute("PRAGMA synchronous=OFF")
@@ -112,7 +117,7 @@ def generate(db_path, catalog: Catalog, calendar: WorkCalendar, n: int, *, seed:
         apps.append((
             app_id, f"{item.code}{station[:6]}{seed:04d}{i:08d}", station, station[:9],
             f"{station}-{seed}-{i}", item.code, catalog.version, item.department, None,
-            "41138119560308002X", "李秀英", "13800138000", "{}", "{}", json.dumps([]), None,
+            *person, "{}", json.dumps([]), None,
             t.isoformat(), t.isoformat(), last[0], last[2].isoformat(), None, None, deadline))
         for seq, (code, action, at) in enumerate(steps, start=1):
             events.append((app_id, seq, code, action, "gen", "officer", at.isoformat(), "{}"))
