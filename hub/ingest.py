@@ -249,6 +249,13 @@ class Ingest:
                 response = m.Response(request_id=env.id, status="ok", data=data)
             except ActionRefused as exc:
                 response = m.Response(request_id=env.id, status="error", error=exc.reason)
+        elif topic.action == "deliver":
+            try:
+                with self.store.savepoint():
+                    data = self.service.deliver(topic.station, env.data.params, now)
+                response = m.Response(request_id=env.id, status="ok", data=data)
+            except ActionRefused as exc:
+                response = m.Response(request_id=env.id, status="error", error=exc.reason)
         else:
             response = m.Response(request_id=env.id, status="error",
                                   error=f"unknown request {topic.action!r}")

@@ -348,6 +348,22 @@ class ApplicationService:
         return {"application_id": row["id"], "case_number": row["case_number"],
                 "state": row["state"], "label": Lifecycle(row["state"]).label}
 
+    def deliver(self, station: str, params: dict, now: datetime) -> dict:
+        """`request/deliver`: the station officer hands the result over (领取登记).
+
+        params: `application_id`, `collector_name`, `collector_id_number`, `method`
+        ("station"). Records 送达 as the station, which queues the SMS. In a transaction.
+        """
+        row = self.store.application(str(params.get("application_id", "")))
+        if row is None or row["station"] != station:
+            raise ActionRefused("没有找到这个办件，请核对后重新登记", status=404)
+        payload = {k: params.get(k) for k in ("collector_name", "collector_id_number",
+                                              "method")}
+        row = self.record_transition(row, Action.DELIVER,
+                                     Actor(station, "station", station=station), payload, now)
+        return {"application_id": row["id"], "case_number": row["case_number"],
+                "state": row["state"], "label": Lifecycle(row["state"]).label}
+
 
 def today_in_china(now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(CHINA).date()

@@ -208,8 +208,12 @@ class PrintTest:
 
 @dataclass(frozen=True)
 class RecordCollection:
+    """领取登记: the villager whose card was read collected the result from the officer."""
+
     application_id: str
     officer_id: str
+    collector_name: str = ""
+    collector_id_number: str = ""
 
 
 @dataclass(frozen=True)

@@ -655,7 +655,8 @@ class Flow:
             if row.get("id_number") != read.person.id_number:
                 self._note("officer.collect_wrong")
                 return
-            self._emit(ev.RecordCollection(s.collect_id, self.officer.officer_id))
+            self._emit(ev.RecordCollection(s.collect_id, self.officer.officer_id,
+                                           read.person.name, read.person.id_number))
             s.collect_id = None
 
     def _on_CardFault(self, fault: ev.CardFault) -> None:

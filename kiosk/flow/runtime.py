@@ -106,14 +106,15 @@ class ProgressClient:
             waiting[1].append(response)
             waiting[0].set()
 
-    def ask(self, params: dict, timeout: float) -> m.Response | None:
-        """The hub's answer, or None when the hub cannot be reached in time."""
+    def ask(self, params: dict, timeout: float, action: str = "progress") -> m.Response | None:
+        """The hub's answer to `request/{action}`, or None when the hub cannot be reached
+        in time."""
         request_id = uuid.uuid4()
         done, box = threading.Event(), []
         with self._lock:
             self._waiting[str(request_id)] = (done, box)
         try:
-            sent = self.endpoint.publish(self.topics.request(self.station, "progress"),
+            sent = self.endpoint.publish(self.topics.request(self.station, action),
                                          m.encode(m.Request(params=params),
                                                   message_id=request_id))
             if not sent or not done.wait(timeout):
@@ -234,6 +235,15 @@ class Runtime:
     def _do_RecordCollection(self, rec: ev.RecordCollection) -> None:
         def collect():
             self.records.collect(rec.application_id, rec.officer_id)
+            # The hub records 送达 and texts the applicant; the station's own record above
+            # keeps the handover list right even when the hub cannot be reached now.
+            answer = self.progress_client.ask(
+                {"application_id": rec.application_id, "collector_name": rec.collector_name,
+                 "collector_id_number": rec.collector_id_number, "method": "station"},
+                self.progress_timeout, action="deliver") if self.progress_client else None
+            if answer is None or answer.status != "ok":
+                logger.warning("the hub did not record the collection of %s: %s",
+                               rec.application_id, answer.error if answer else "no answer")
             self.post(ev.Collected(rec.application_id))
         self._work(collect)
 

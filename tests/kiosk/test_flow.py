@@ -327,7 +327,9 @@ def test_a_results_handover_needs_the_applicants_own_card(kiosk):
     k(read(1))
     assert k.flow.session.message == "officer.collect_wrong" and not k.of(ev.RecordCollection)
     k(read(0))
-    assert k.of(ev.RecordCollection) == [ev.RecordCollection("app-9", "gzry-01")]
+    card = sample_cards()[0]
+    assert k.of(ev.RecordCollection) == [ev.RecordCollection("app-9", "gzry-01", card.name,
+                                                             card.id_number)]
 
 
 def test_the_language_switches_between_chinese_and_english(kiosk):

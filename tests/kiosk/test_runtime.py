@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import queue
+import time
 
 import pytest
 
@@ -104,3 +106,46 @@ def test_without_a_hub_the_application_waits_in_the_outbox_and_progress_is_answe
         assert answer.applications[0]["state"] == 0  # still waiting to upload
     finally:
         s.close()
+
+
+def test_the_officers_handover_reaches_the_hub_as_delivered_and_the_applicant_gets_an_sms(
+        station, hub):
+    import httpx
+
+    from hub.auth import TokenAuth
+
+    person = example_id_number()
+    station.runtime.run([ev.FileApplication(fields(person, phone="13900139000"),
+                                            ((example_page("p"),),))])
+    filed = station.wait_for(ev.Filed)
+    acked = station.wait_for(ev.Acked)
+    department = load_catalog().item(ITEM).department
+    token = TokenAuth(hub.data / "api-tokens.json").issue("王科员", "officer", department)
+    url = f"{hub.base}/api/applications/{filed.application_id}/actions"
+    for action in ("accept", "approve"):
+        r = httpx.post(url, json={"action": action},
+                       headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+
+    station.runtime.run([ev.RecordCollection(filed.application_id, "gzry-01", "张秀英",
+                                             person)])
+    assert station.wait_for(ev.Collected).application_id == filed.application_id
+    station.runtime.run([ev.LookupProgress({"case_number": acked.case_number})])
+    [app] = station.wait_for(ev.ProgressAnswer).applications
+    assert app["state"] == 16 and [e["code"] for e in app["events"]][-2:] == [11, 16]
+
+    spool = hub.data / "sms" / "outbox.jsonl"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        texts = [json.loads(line)["text"] for line in spool.read_text().splitlines()
+                 if json.loads(line)["to"] == "13900139000"] if spool.exists() else []
+        if any("已由张*英在村便民服务站领取" in t for t in texts):
+            break
+        time.sleep(0.2)
+    assert any("已由张*英在村便民服务站领取" in t for t in texts), texts
+
+    # a second handover of the same result is refused by the hub, not recorded twice
+    again = station.rpc.ask({"application_id": filed.application_id,
+                             "collector_name": "张秀英", "collector_id_number": person,
+                             "method": "station"}, 8.0, action="deliver")
+    assert again.status == "error" and "不能重复登记" in again.error
