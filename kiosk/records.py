@@ -26,6 +26,9 @@ class StationRecords:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS collections (application_id TEXT PRIMARY "
                         "KEY, officer_id TEXT NOT NULL, at TEXT NOT NULL)")
+        # 领取登记 the hub has not answered yet: resent until it records or refuses it.
+        self.db.execute("CREATE TABLE IF NOT EXISTS deliveries (application_id TEXT PRIMARY "
+                        "KEY, params_json TEXT NOT NULL)")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -37,10 +40,25 @@ class StationRecords:
                  "state": r["state"], "service_name": _item_name(catalog, r["service_code"])}
                 for r in self.outbox.waiting()]
 
-    def collect(self, application_id: str, officer_id: str) -> None:
-        with self._lock:
+    def collect(self, application_id: str, officer_id: str, deliver: dict | None = None) -> None:
+        """Record the handover and, with `deliver` (the `request/deliver` params), keep it
+        for the hub until `delivered`."""
+        with self._lock, self.db:
+            self.db.execute("BEGIN")
             self.db.execute("INSERT OR IGNORE INTO collections VALUES (?, ?, ?)",
                             [application_id, officer_id, datetime.now(UTC).isoformat()])
+            if deliver is not None:
+                self.db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?)",
+                                [application_id, json.dumps(deliver, ensure_ascii=False)])
+
+    def undelivered(self) -> list[dict]:
+        with self._lock:
+            return [json.loads(r[0]) for r in
+                    self.db.execute("SELECT params_json FROM deliveries ORDER BY rowid")]
+
+    def delivered(self, application_id: str) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM deliveries WHERE application_id = ?", [application_id])
 
     def collected(self) -> set[str]:
         with self._lock:

@@ -13,6 +13,7 @@ import logging
 import shutil
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from protocols.topics import Kind, Topics
 
 logger = logging.getLogger(__name__)
 
+DELIVER_RETRY = 10.0  # seconds between resends of 领取登记 the hub has not answered
 GENDER_CODES = {"男": "1", "女": "2"}
 
 
@@ -151,6 +153,7 @@ class Runtime:
         self.records = records
         self.post = post
         self.progress_client = progress
+        self._delivering = threading.Lock()
         self.speaker = speaker or Speaker(enabled=False)
         self.lang = lang
         self.catalog = catalog
@@ -234,18 +237,29 @@ class Runtime:
 
     def _do_RecordCollection(self, rec: ev.RecordCollection) -> None:
         def collect():
-            self.records.collect(rec.application_id, rec.officer_id)
-            # The hub records 送达 and texts the applicant; the station's own record above
-            # keeps the handover list right even when the hub cannot be reached now.
-            answer = self.progress_client.ask(
-                {"application_id": rec.application_id, "collector_name": rec.collector_name,
-                 "collector_id_number": rec.collector_id_number, "method": "station"},
-                self.progress_timeout, action="deliver") if self.progress_client else None
-            if answer is None or answer.status != "ok":
-                logger.warning("the hub did not record the collection of %s: %s",
-                               rec.application_id, answer.error if answer else "no answer")
+            # The hub records 送达 and texts the applicant. The handover and the request
+            # are on disk first: a hub out of reach gets it later (`_deliver_pending`).
+            params = {"application_id": rec.application_id,
+                      "collector_name": rec.collector_name,
+                      "collector_id_number": rec.collector_id_number, "method": "station"}
+            self.records.collect(rec.application_id, rec.officer_id,
+                                 params if self.progress_client else None)
             self.post(ev.Collected(rec.application_id))
+            self._deliver_pending()
         self._work(collect)
+
+    def _deliver_pending(self) -> None:
+        """Send each 领取登记 the hub has not answered; kept until it records or refuses it."""
+        with self._delivering:
+            for params in self.records.undelivered():
+                answer = self.progress_client.ask(params, self.progress_timeout,
+                                                  action="deliver")
+                if answer is None:
+                    return  # the hub is out of reach: the monitor tries again
+                if answer.status != "ok":
+                    logger.warning("the hub refused the collection of %s: %s",
+                                   params["application_id"], answer.error)
+                self.records.delivered(params["application_id"])
 
     # work --------------------------------------------------------------------------------
     def _file(self, filing: ev.FileApplication) -> None:
@@ -405,6 +419,7 @@ class Runtime:
         """Network state, pending count, the hub's ack of the application on screen, and
         newer catalogs — polled, so the paho thread never reaches the flow."""
         last = None
+        retry_at = time.monotonic() + DELIVER_RETRY
         catalog_seen = self.uploader.catalog_payload if self.uploader else None
         while not self._stop.is_set():
             try:
@@ -418,6 +433,10 @@ class Runtime:
                     if receipt:
                         self.post(ev.Acked(self._watch_ack, receipt["case_number"]))
                         self._watch_ack = None
+                if online and self.progress_client and time.monotonic() >= retry_at:
+                    retry_at = time.monotonic() + DELIVER_RETRY
+                    if self.records.undelivered() and not self._delivering.locked():
+                        self._work(self._deliver_pending)
                 payload = self.uploader.catalog_payload if self.uploader else None
                 if payload and payload is not catalog_seen:
                     catalog_seen = payload

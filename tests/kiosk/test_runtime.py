@@ -144,8 +144,46 @@ def test_the_officers_handover_reaches_the_hub_as_delivered_and_the_applicant_ge
         time.sleep(0.2)
     assert any("已由张*英在村便民服务站领取" in t for t in texts), texts
 
+    assert station.records.undelivered() == []
+
     # a second handover of the same result is refused by the hub, not recorded twice
     again = station.rpc.ask({"application_id": filed.application_id,
                              "collector_name": "张秀英", "collector_id_number": person,
                              "method": "station"}, 8.0, action="deliver")
     assert again.status == "error" and "不能重复登记" in again.error
+
+
+def test_a_handover_while_the_hub_is_down_reaches_it_when_it_is_back(station, hub):
+    import httpx
+
+    from hub.auth import TokenAuth
+
+    person = example_id_number(sequence=5)
+    station.runtime.run([ev.FileApplication(fields(person, phone="13700137000"),
+                                            ((example_page("p"),),))])
+    filed = station.wait_for(ev.Filed)
+    station.wait_for(ev.Acked)
+    token = TokenAuth(hub.data / "api-tokens.json").issue(
+        "王科员", "officer", load_catalog().item(ITEM).department)
+    for action in ("accept", "approve"):
+        r = httpx.post(f"{hub.base}/api/applications/{filed.application_id}/actions",
+                       json={"action": action}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+    hub.stop()
+    station.runtime.progress_timeout = 1.0
+    station.runtime.run([ev.RecordCollection(filed.application_id, "gzry-01", "张秀英",
+                                             person)])
+    assert station.wait_for(ev.Collected).application_id == filed.application_id
+    time.sleep(1.5)
+    assert [p["application_id"] for p in station.records.undelivered()] == [
+        filed.application_id]
+
+    hub.start()
+    deadline = time.monotonic() + 30
+    while station.records.undelivered() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert station.records.undelivered() == []
+    station.runtime.progress_timeout = 8.0
+    station.runtime.run([ev.LookupProgress({"receipt_number": filed.receipt_number})])
+    [app] = station.wait_for(ev.ProgressAnswer).applications
+    assert app["state"] == 16
