@@ -43,7 +43,11 @@ TOPICS: list[tuple[Kind, str, str, int, bool, str]] = [
      "What the kiosk made of it: `applied` or `rejected` with errors."),
     (Kind.REQUEST, "cunban/station/{sid}/request/{action}", "kiosk → hub", 1, False,
      "RPC. `sync` (`params.application_ids`): the hub re-sends the ack of every one it "
-     "stored and answers which it has not seen."),
+     "stored and answers which it has not seen. `progress` (`id_number`, `case_number` or "
+     "`receipt_number`): that person's or case's applications at this station with their "
+     "timelines, masked. `supplement` (`application_id`, `materials`, `note`; blobs first): "
+     "the materials a 补正 asked for, recorded as 补正（结束）. `deliver` (`application_id`, "
+     "collector, method): 领取登记, recorded as 送达."),
     (Kind.RESPONSE, "cunban/station/{sid}/response/{action}", "hub → kiosk", 1, False,
      "RPC answer carrying the request's envelope id as `request_id`."),
 ]
