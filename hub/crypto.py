@@ -105,6 +105,10 @@ class FieldCipher:
                 return self._open(raw, algorithm).decode("utf-8")
         raise DataKeyError("数据库中的个人信息不是加密格式，无法读取；请管理员检查数据库")
 
+    @staticmethod
+    def is_sealed(token: str) -> bool:
+        return token.startswith(tuple(_PREFIX.values()))
+
     def index(self, text: str) -> str:
         """The lookup key of a value (ID numbers are compared upper-case: X check digit)."""
         return hmac.new(self._index_key, text.strip().upper().encode("utf-8"),

@@ -88,6 +88,8 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
     topics = Topics(root)
     field_cipher = FieldCipher.load(key_path(data.root), algorithm=cipher)
     store = Store(data.db, field_cipher)
+    if sealed := store.seal_plaintext_rows():
+        logger.info("encrypted the personal data of %d earlier applications", sealed)
     ingest = Ingest(store, BlobStore(data.blobs, field_cipher),
                     ApplicationService(store, catalog, calendar, topics),
                     topics, batch_size=batch_size)

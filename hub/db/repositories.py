@@ -92,6 +92,26 @@ class Store:
     def _opened(self, rows) -> list[dict]:
         return [self._open(r) for r in rows]
 
+    def seal_plaintext_rows(self) -> int:
+        """Encrypt rows written before migration 0005 (no lookup index yet, phones in
+        clear); returns how many applications were sealed. Idempotent."""
+        sealed = 0
+        with self.transaction():
+            for row in list(self.db.query(
+                    "SELECT id, " + ", ".join(_SEALED) + " FROM applications "
+                    "WHERE applicant_id_index IS NULL")):
+                app_id = row.pop("id")
+                # a row may be sealed already and only lack its index: read it back first
+                plain = {k: self.cipher.decrypt(v) if self.cipher.is_sealed(v) else v
+                         for k, v in row.items()}
+                self.update_application(app_id, plain)
+                sealed += 1
+            for sms_id, phone in self.db.execute("SELECT id, phone FROM sms").fetchall():
+                if not self.cipher.is_sealed(phone):
+                    self.db.execute("UPDATE sms SET phone = ? WHERE id = ?",
+                                    [self.cipher.encrypt(phone), sms_id])
+        return sealed
+
     def close(self) -> None:
         self.db.close()
 

@@ -131,3 +131,39 @@ def test_ciphertext_changed_by_one_bit_is_refused():
         cipher.decrypt_bytes(bytes(raw))
     assert cipher.index(ID_NUMBER.lower()) == cipher.index(ID_NUMBER)
     assert FieldCipher(os.urandom(32)).index(ID_NUMBER) != cipher.index(ID_NUMBER)
+
+
+def test_applications_stored_before_encryption_are_sealed_and_found_by_id_number(tmp_path):
+    from hub.db.repositories import Store
+
+    store = Store.open(tmp_path / "hub.db")
+    # a row as the hub wrote it before migration 0005: everything in clear, no index
+    store.db.execute(
+        "INSERT INTO applications (id, case_number, station, town, receipt_number, "
+        "service_code, catalog_version, department, applicant_id_number, applicant_name, "
+        "applicant_phone, applicant_json, form_json, materials_json, filed_at, received_at, "
+        "state, state_at) VALUES ('a', 'C1', ?, '411381101', 'R1', 'X', 'v', 'D', ?, ?, ?, "
+        "'{}', '{}', '[]', 't', 't', 1, 't')", [SID, ID_NUMBER, NAME, PHONE])
+    store.db.execute("INSERT INTO sms (application_id, phone, text, created_at, "
+                     "next_attempt_at) VALUES ('a', ?, 'x', 't', 't')", [PHONE])
+
+    # and one sealed earlier that only lacks its lookup index
+    store.insert_application({
+        "id": "b", "case_number": "C2", "station": SID, "town": "411381101",
+        "receipt_number": "R2", "service_code": "X", "catalog_version": "v",
+        "department": "D", "applicant_id_number": ID_NUMBER, "applicant_name": NAME,
+        "applicant_phone": PHONE, "applicant_json": "{}", "form_json": "{}",
+        "materials_json": "[]", "filed_at": "t", "received_at": "t", "state": 1,
+        "state_at": "t"})
+    store.db.execute("UPDATE applications SET applicant_id_index = NULL WHERE id = 'b'")
+
+    assert store.seal_plaintext_rows() == 2
+    assert store.seal_plaintext_rows() == 0
+    raw = str(store.db.execute("SELECT * FROM applications").fetchall()) + \
+        str(store.db.execute("SELECT * FROM sms").fetchall())
+    assert ID_NUMBER not in raw and NAME not in raw and PHONE not in raw
+    rows = store.applications_at_station(SID, id_number=ID_NUMBER)
+    assert sorted(r["id"] for r in rows) == ["a", "b"]
+    assert {(r["applicant_name"], r["applicant_phone"]) for r in rows} == {(NAME, PHONE)}
+    assert [s["phone"] for s in store.sms_for("a")] == [PHONE]
+    store.close()
