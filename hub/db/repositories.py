@@ -35,6 +35,11 @@ class EventRow:
     payload: dict
 
 
+# Event payload fields that name a person (领取登记: who collected the result); events are
+# append-only, so they are sealed when written.
+PERSONAL_EVENT_FIELDS = ("collector_name", "collector_id_number")
+
+
 class Store:
     """One SQLite connection (one per thread that writes) and the hub's queries."""
 
@@ -240,16 +245,26 @@ class Store:
         seq = 1 if first else self.db.execute(
             "SELECT coalesce(max(seq), 0) + 1 FROM events WHERE application_id = ?",
             [application_id]).fetchone()[0]
+        sealed = {k: self.cipher.encrypt(str(v)) if k in PERSONAL_EVENT_FIELDS and v else v
+                  for k, v in payload.items()}
         self._insert("events", {
             "application_id": application_id, "seq": seq, "code": code, "action": action,
-            "actor": actor, "role": role, "at": at.isoformat(), "payload_json": _json(payload),
+            "actor": actor, "role": role, "at": at.isoformat(), "payload_json": _json(sealed),
         })
         return seq
+
+    def _open_payload(self, payload_json: str) -> dict:
+        payload = json.loads(payload_json)
+        for key in PERSONAL_EVENT_FIELDS:
+            value = payload.get(key)
+            if isinstance(value, str) and self.cipher.is_sealed(value):
+                payload[key] = self.cipher.decrypt(value)
+        return payload
 
     def events(self, application_id: str) -> list[EventRow]:
         return [
             EventRow(r["application_id"], r["seq"], r["code"], r["action"], r["actor"],
-                     r["role"], r["at"], json.loads(r["payload_json"]))
+                     r["role"], r["at"], self._open_payload(r["payload_json"]))
             for r in self.db.query(
                 "SELECT * FROM events WHERE application_id = ? ORDER BY seq", [application_id])
         ]

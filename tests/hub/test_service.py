@@ -15,7 +15,7 @@ from hub.db.repositories import Store
 from hub.service import ActionRefused, Actor, ApplicationService
 from hub.workflow import Action, Lifecycle
 from protocols import messages as m
-from protocols.examples import example_submit
+from protocols.examples import example_id_number, example_submit
 from protocols.topics import Kind, Topics
 
 CN = ZoneInfo("Asia/Shanghai")
@@ -125,3 +125,19 @@ def test_events_are_append_only(svc):
     with pytest.raises(Exception, match="append-only"):
         svc.store.db.execute("UPDATE events SET code = 11 WHERE application_id = ?", [app_id])
     assert json.loads(json.dumps(svc.store.events(app_id)[0].payload)) == {}
+
+
+def test_the_person_who_collects_a_result_is_not_stored_in_clear(svc):
+    app_id = _receive(svc, at(11, 2))
+    _act(svc, app_id, Action.ACCEPT, OFFICER, at(11, 2))
+    _act(svc, app_id, Action.APPROVE, OFFICER, at(11, 3))
+    collector = example_id_number(sequence=3)
+    with svc.store.transaction():
+        svc.deliver(SID, {"application_id": app_id, "collector_name": "张秀英",
+                          "collector_id_number": collector, "method": "station"}, at(11, 4))
+    event = svc.store.events(app_id)[-1]
+    assert event.code == Lifecycle.DELIVERED
+    assert event.payload["collector_id_number"] == collector  # readable through the store
+    raw = svc.store.db.execute("SELECT payload_json FROM events WHERE application_id = ? "
+                               "AND code = 16", [app_id]).fetchone()[0]
+    assert collector not in raw and "张秀英" not in raw
