@@ -231,34 +231,26 @@ class Ingest:
             self._reject(msg, topic.station, exc.message_id,
                          [(e.field, e.reason) for e in exc.errors], now)
             return
-        if topic.action == "sync":
-            ids = [str(i) for i in env.data.params.get("application_ids", [])][:1000]
-            response = m.Response(request_id=env.id, status="ok",
-                                  data=self.service.sync(topic.station, ids, now))
-        elif topic.action == "progress":
-            try:
-                response = m.Response(request_id=env.id, status="ok",
-                                      data=self.service.progress(topic.station,
-                                                                 env.data.params))
-            except ActionRefused as exc:
-                response = m.Response(request_id=env.id, status="error", error=exc.reason)
-        elif topic.action == "supplement":
-            try:
-                with self.store.savepoint():
-                    data = self.service.supplement(topic.station, env.data.params, now)
-                response = m.Response(request_id=env.id, status="ok", data=data)
-            except ActionRefused as exc:
-                response = m.Response(request_id=env.id, status="error", error=exc.reason)
-        elif topic.action == "deliver":
-            try:
-                with self.store.savepoint():
-                    data = self.service.deliver(topic.station, env.data.params, now)
-                response = m.Response(request_id=env.id, status="ok", data=data)
-            except ActionRefused as exc:
-                response = m.Response(request_id=env.id, status="error", error=exc.reason)
-        else:
+        params = env.data.params
+        handlers = {
+            "sync": lambda: self.service.sync(
+                topic.station, [str(i) for i in params.get("application_ids", [])][:1000], now),
+            "progress": lambda: self.service.progress(topic.station, params),
+            "supplement": lambda: self.service.supplement(topic.station, params, now),
+            "deliver": lambda: self.service.deliver(topic.station, params, now),
+        }
+        handler = handlers.get(topic.action)
+        if handler is None:
             response = m.Response(request_id=env.id, status="error",
                                   error=f"unknown request {topic.action!r}")
+        else:
+            try:
+                # A refused request undoes only its own writes.
+                with self.store.savepoint():
+                    data = handler()
+                response = m.Response(request_id=env.id, status="ok", data=data)
+            except ActionRefused as exc:
+                response = m.Response(request_id=env.id, status="error", error=exc.reason)
         self.store.queue_outgoing(self.topics.response(topic.station, topic.action),
                                   m.encode(response), at=now.isoformat())
 
