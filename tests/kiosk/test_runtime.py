@@ -130,6 +130,11 @@ def test_the_officers_handover_reaches_the_hub_as_delivered_and_the_applicant_ge
     station.runtime.run([ev.RecordCollection(filed.application_id, "gzry-01", "张秀英",
                                              person)])
     assert station.wait_for(ev.Collected).application_id == filed.application_id
+    # The handover is recorded locally first; the hub's answer clears it from the queue.
+    deadline = time.monotonic() + 15
+    while station.runtime.records.undelivered() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert station.runtime.records.undelivered() == []
     station.runtime.run([ev.LookupProgress({"case_number": acked.case_number})])
     [app] = station.wait_for(ev.ProgressAnswer).applications
     assert app["state"] == 16 and [e["code"] for e in app["events"]][-2:] == [11, 16]
