@@ -148,7 +148,7 @@ def register(sub) -> None:
     tour.add_argument("--mqtt", help="use this broker (and its hub) instead of starting one")
     tour.add_argument("--size", default="1920x1080", choices=["1920x1080", "1280x800"])
     tour.add_argument("--scenario", action="append",
-                      choices=["tour", "officer", "paper-out", "idle", "offline"],
+                      choices=["tour", "officer", "paper-out", "idle", "offline", "form"],
                       help="what to walk through (repeatable, in order; default tour)")
     tour.set_defaults(func=_demo_tour)
     submit = ksub.add_parser("submit", help="file one application through the outbox")

@@ -14,11 +14,14 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 from kiosk.flow import events as ev
-from protocols.catalog import Catalog, Material, ServiceItem, UnknownItem
+from kiosk.flow import form as answers
+from protocols.catalog import Catalog, FormField, Material, ServiceItem, UnknownItem
 from protocols.identity import (
     InvalidIdNumber,
     is_valid_mobile,
@@ -35,7 +38,6 @@ RECEIPT_QR_PREFIX = "CUNBAN:R:"
 _RECEIPT = re.compile(RECEIPT_NUMBER)
 COMPLETED_CODES = (11, 12)  # 办结（通过）/（容缺通过）: a result to collect
 SUPPLEMENT_CODE = 6
-FILLABLE_FORM_TYPES = ("choice", "bool")  # answered by a tap; other fields need a keyboard
 
 
 class Screen(StrEnum):
@@ -44,6 +46,7 @@ class Screen(StrEnum):
     ID_ENTRY = "id_entry"
     CHOOSE = "choose"
     ITEM = "item"
+    FORM = "form"
     MATERIALS = "materials"
     PHONE = "phone"
     REVIEW = "review"
@@ -122,7 +125,11 @@ class Session:
     search: str = ""
     item_code: str | None = None
     category: str | None = None
-    form: dict = field(default_factory=dict)
+    form: dict = field(default_factory=dict)  # answers by field key, as the hub takes them
+    form_index: int = 0
+    draft: str = ""  # the number keys or typed text on the current form page
+    draft_date: tuple[int, int, int] = (0, 0, 0)  # the date steppers' year, month, day
+    officer_help: bool = False  # an officer logs in to type a field for this villager
     material_index: int = 0
     pages: dict[str, list[bytes]] = field(default_factory=dict)
     advice: str = ""
@@ -158,8 +165,10 @@ class Flow:
     def __init__(self, station: str, catalog: Catalog | None, *,
                  officers: list[OfficerAccount] | None = None,
                  maintenance_pin_hash: str | None = None, idle_warn: float = 60.0,
-                 idle_wipe: float = 90.0, station_name: str = ""):
+                 idle_wipe: float = 90.0, station_name: str = "",
+                 today: Callable[[], date] = date.today):
         self.station = station
+        self.today = today
         self.station_name = station_name
         self.catalog = catalog
         self.officers = list(officers or [])
@@ -230,6 +239,10 @@ class Flow:
         }.get(screen)
         if prompt:
             self._say(prompt)
+        if screen == Screen.FORM:
+            fld = self.current_field()
+            if fld is not None:
+                self._say("voice.form", label=fld.label)
         if screen == Screen.MATERIALS:
             material = self.current_material()
             if material is not None:
@@ -305,8 +318,32 @@ class Flow:
         return materials[i] if 0 <= i < len(materials) else None
 
     def needs_officer(self, item: ServiceItem) -> bool:
-        """Required form fields a tap cannot answer (text, numbers, dates)."""
-        return any(f.required and f.type not in FILLABLE_FORM_TYPES for f in item.form)
+        """A required field only the station officer can type, and no officer here."""
+        return not self.officer and any(
+            f.required and f.type in answers.TYPED_BY_OFFICER for f in item.form)
+
+    def current_field(self) -> FormField | None:
+        item = self.item()
+        i = self.session.form_index
+        return item.form[i] if item is not None and 0 <= i < len(item.form) else None
+
+    def can_type(self, fld: FormField) -> bool:
+        """Text is typed only in officer mode (the villager is sent to the officer)."""
+        return fld.type not in answers.TYPED_BY_OFFICER or self.officer is not None
+
+    def form_problem(self) -> tuple[int, answers.BadAnswer] | None:
+        """The first field whose stored answer is missing or wrong, with why."""
+        item = self.item()
+        for i, fld in enumerate(item.form if item else ()):
+            if fld.key not in self.session.form:
+                if fld.required:
+                    return i, answers.BadAnswer("form.required")
+                continue
+            try:
+                answers.check_answer(fld, self.session.form[fld.key], self.today())
+            except answers.BadAnswer as exc:
+                return i, exc
+        return None
 
     # taps ---------------------------------------------------------------------------------
     def _on_Tap(self, tap: ev.Tap) -> None:
@@ -404,29 +441,105 @@ class Flow:
         item = self.item()
         if action == "category" and item and value in {c.code for c in item.categories}:
             s.category = value
-        elif action == "form" and item and value and "=" in value:
-            key, answer = value.split("=", 1)
-            fld = next((f for f in item.form if f.key == key), None)
-            if fld is not None and fld.type == "choice" and answer in fld.options:
-                s.form[key] = answer
-            elif fld is not None and fld.type == "bool":
-                s.form[key] = answer == "true"
         elif action == "back":
             self._go(Screen.CHOOSE)
         elif action == "start" and item is not None:
-            if self.needs_officer(item):
-                self._note("item.needs_officer")
-                return
             if item.categories and not s.category:
                 self._note("item.category")
                 return
-            missing = [f for f in item.form if f.required and f.key not in s.form]
-            if missing:
-                self._note("item.category")
-                return
             self._note()
-            s.material_index = 0
-            self._next_material_or_phone()
+            if item.form:
+                self._enter_field(0)
+            else:
+                s.material_index = 0
+                self._next_material_or_phone()
+
+    # the form: one field per page ----------------------------------------------------------
+    def _enter_field(self, index: int) -> None:
+        s = self.session
+        s.form_index = index
+        fld = self.current_field()
+        if fld is None:
+            return
+        s.draft = answers.draft_of(fld, s.form.get(fld.key))
+        s.draft_date = answers.date_parts(s.form.get(fld.key), self.today())
+        self._note()  # a text page a villager cannot type says so itself
+        self._go(Screen.FORM)
+
+    def _after_form(self) -> None:
+        item = self.item()
+        if item is not None and self.session.form_index + 1 < len(item.form):
+            self._enter_field(self.session.form_index + 1)
+            return
+        self.session.material_index = 0
+        self._next_material_or_phone()
+
+    def _before_materials(self) -> None:
+        """Back from the first material (or from the phone when nothing is photographed)."""
+        item = self.item()
+        if item is not None and item.form:
+            self._enter_field(len(item.form) - 1)
+        else:
+            self._go(Screen.ITEM)
+
+    def _tap_form(self, action: str, value: str | None) -> None:
+        s = self.session
+        fld = self.current_field()
+        if fld is None:
+            return
+        if action == "choose" and fld.type in ("choice", "bool"):
+            try:
+                s.form[fld.key] = answers.check_answer(fld, value, self.today())
+                self._note()
+            except answers.BadAnswer as exc:
+                self._note(exc.key, **exc.params)
+        elif action == "key" and fld.type == "number" and value:
+            s.draft = answers.add_number_key(s.draft, value)
+            self._note()
+        elif action == "delete" and fld.type == "number":
+            s.draft = s.draft[:-1]
+        elif action == "clear" and fld.type == "number":
+            s.draft = ""
+        elif action == "step" and fld.type == "date" and value and ":" in value:
+            part, _, delta = value.partition(":")
+            if part in answers.DATE_PARTS and delta in ("+1", "-1"):
+                s.draft_date = answers.step_date(s.draft_date, part, int(delta), self.today())
+                self._note()
+        elif action == "officer_help" and not self.can_type(fld):
+            # The officer logs in (card + PIN) over this visit, then types the field; the
+            # application is then filed on the villager's behalf and names the officer.
+            s.officer_help = True
+            s.pin = ""
+            self._note()
+            self._go(Screen.OFFICER_LOGIN)
+        elif action == "skip" and not fld.required:
+            s.form.pop(fld.key, None)
+            self._note()
+            self._after_form()
+        elif action == "next":
+            self._answer(fld)
+        elif action == "back":
+            if s.form_index > 0:
+                self._enter_field(s.form_index - 1)
+            else:
+                self._note()
+                self._go(Screen.ITEM)
+
+    def _answer(self, fld: FormField) -> None:
+        """Keep the page's answer if the field takes it, and go on."""
+        s = self.session
+        if not self.can_type(fld):
+            self._note("form.ask_officer")
+            return
+        raw = {"number": s.draft, "text": s.draft, "date": s.draft_date}.get(
+            fld.type, s.form.get(fld.key))
+        try:
+            s.form[fld.key] = answers.check_answer(fld, raw, self.today())
+        except answers.BadAnswer as exc:
+            self._note(exc.key, **exc.params)
+            return
+        self._note()
+        self._after_form()
 
     def _next_material_or_phone(self) -> None:
         if self.current_material() is not None:
@@ -454,7 +567,7 @@ class Flow:
                 s.material_index -= 1
                 self._go(Screen.MATERIALS)
             else:
-                self._go(Screen.ITEM)
+                self._before_materials()
 
     def _tap_phone(self, action: str, value: str | None) -> None:
         s = self.session
@@ -470,7 +583,7 @@ class Flow:
                 s.material_index = len(self.to_photograph()) - 1
                 self._go(Screen.MATERIALS)
             else:
-                self._go(Screen.ITEM)
+                self._before_materials()
         elif action == "next":
             if not is_valid_mobile(s.phone):
                 self._note("phone.invalid")
@@ -496,6 +609,12 @@ class Flow:
         item = self.item()
         person = s.applicant
         if item is None or person is None or self.catalog is None:
+            return
+        problem = self.form_problem()
+        if problem is not None:
+            index, exc = problem
+            self._enter_field(index)
+            self._note(exc.key, **exc.params)
             return
         materials = [mat for mat in self.to_photograph() if s.pages.get(mat.code)]
         fields = {
@@ -550,6 +669,17 @@ class Flow:
 
     def _tap_officer_login(self, action: str, value: str | None) -> None:
         if action == "back":
+            self._leave_officer_login()
+
+    def _leave_officer_login(self) -> None:
+        """Back without an officer: to the villager's form page if one called for help."""
+        s = self.session
+        if s.officer_help:
+            s.officer_help = False
+            s.pending_officer = None
+            s.pin = ""
+            self._enter_field(s.form_index)
+        else:
             self.wipe()
 
     def _tap_officer_pin(self, action: str, value: str | None) -> None:
@@ -557,12 +687,18 @@ class Flow:
         if self._pin_key(action, value):
             self._note()
         elif action == "back":
-            self.wipe()
+            self._leave_officer_login()
         elif action == "next" and s.pending_officer is not None:
             if check_pin(s.pin, s.pending_officer.pin_hash):
                 self.officer = s.pending_officer
-                self.session = Session()
                 logger.info("officer %s logged in", self.officer.officer_id)
+                if s.officer_help:
+                    s.officer_help = False
+                    s.pending_officer = None
+                    s.pin = ""
+                    self._enter_field(s.form_index)
+                    return
+                self.session = Session()
                 self._go(Screen.OFFICER)
             else:
                 s.pin = ""
@@ -620,6 +756,10 @@ class Flow:
             self.session.search = entered.value[:20]
         elif entered.field == "name" and self.screen == Screen.ID_ENTRY:
             self.session.typed_name = entered.value[:30]
+        elif entered.field == "form" and self.screen == Screen.FORM:
+            fld = self.current_field()
+            if fld is not None and fld.type == "text" and self.can_type(fld):
+                self.session.draft = entered.value[:answers.text_limit(fld)]
 
     # devices ------------------------------------------------------------------------------
     def _on_CardRead(self, read: ev.CardRead) -> None:

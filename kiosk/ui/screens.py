@@ -21,6 +21,8 @@ from kivy.uix.textinput import TextInput
 
 from kiosk.flow.machine import COMPLETED_CODES, SUPPLEMENT_CODE, Flow, Screen
 from kiosk.strings import text
+from kiosk.ui.form import answered
+from kiosk.ui.form import form_page as _form  # noqa: F401  (found by `render` by name)
 from protocols.identity import mask_id_number
 
 # Sizes at 1080p; `_scale_to` sets them for the window's height before each render.
@@ -235,15 +237,6 @@ def _item(body, flow, t, tapper, on_text, root):
                                      color=GO if s.category == cat.code else (0.2, 0.3, 0.45,
                                                                              1)))
         body.add_widget(row)
-    for fld in item.form:
-        if fld.type in ("choice", "bool"):
-            body.add_widget(label(fld.label, BODY))
-            row = _grid(max(2, len(fld.options)))
-            for option in (fld.options if fld.type == "choice" else ["true", "false"]):
-                row.add_widget(TapButton(option, "form", f"{fld.key}={option}", tapper=tapper,
-                                         color=GO if str(s.form.get(fld.key)) == option
-                                         else (0.2, 0.3, 0.45, 1)))
-            body.add_widget(row)
     body.add_widget(TapButton(t("item.start"), "start", tapper=tapper, color=GO))
 
 
@@ -292,9 +285,13 @@ def _review(body, flow, t, tapper, on_text, root):
         rows.append(("review.materials", pages))
     if flow.officer:
         rows.append(("review.proxy", flow.officer.name))
-    for key, value in rows:
-        body.add_widget(label(f"{t(key)}：{value}", BODY + 4))
-    body.add_widget(TapButton(("☑ " if s.consent else "☐ ") + t("review.consent"), "consent",
+    # Two columns: with the form's answers one column ran over the title at 1080p.
+    facts = _grid(2)
+    for key, value in [(t(key), value) for key, value in rows] + answered(flow, t):
+        facts.add_widget(label(f"{key}：{value}", BODY + 4))
+    body.add_widget(facts)
+    # ● and ○ are in the CJK font; the ballot-box glyphs are not (they drew as boxes).
+    body.add_widget(TapButton(("● " if s.consent else "○ ") + t("review.consent"), "consent",
                               tapper=tapper, color=GO if s.consent else (0.25, 0.25, 0.3, 1),
                               font_size=BODY))
     body.add_widget(TapButton(t("review.submit"), "submit", tapper=tapper, color=GO,
