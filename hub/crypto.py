@@ -24,6 +24,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 AES_GCM = "aes-gcm"
@@ -34,6 +35,8 @@ _PREFIX = {AES_GCM: "a1:", SM4_GCM: "s1:"}
 _MAGIC = {AES_GCM: b"CBA1", SM4_GCM: b"CBS1"}
 _NONCE = 12
 _TAG = 16
+_WRONG_KEY = ("数据密钥与数据不匹配（密钥文件被换过或数据被改动），"
+              "无法解密；请从备份恢复原来的密钥文件")
 
 
 class DataKeyError(RuntimeError):
@@ -61,6 +64,9 @@ class FieldCipher:
         self._keys = {AES_GCM: _derive(secret, b"aes-256-gcm", 32),
                       SM4_GCM: _derive(secret, b"sm4-gcm", 16)}
         self._index_key = _derive(secret, b"index hmac-sha256", 32)
+        # AES-GCM through the one-call AEAD interface (same bytes: nonce, body, tag);
+        # SM4-GCM has no AEAD class and goes through Cipher.
+        self._aead = AESGCM(self._keys[AES_GCM])
         self.fingerprint = hmac.new(self._index_key, b"cunban key check",
                                     hashlib.sha256).hexdigest()[:16]
 
@@ -132,6 +138,8 @@ class FieldCipher:
 
     def _seal(self, data: bytes, algorithm: str) -> bytes:
         nonce = os.urandom(_NONCE)
+        if algorithm == AES_GCM:
+            return nonce + self._aead.encrypt(nonce, data, None)
         enc = self._cipher(algorithm, modes.GCM(nonce)).encryptor()
         body = enc.update(data) + enc.finalize()
         return nonce + body + enc.tag
@@ -139,13 +147,17 @@ class FieldCipher:
     def _open(self, raw: bytes, algorithm: str) -> bytes:
         if len(raw) < _NONCE + _TAG:
             raise DataKeyError("加密数据不完整，无法解密；请管理员检查数据")
+        if algorithm == AES_GCM:
+            try:
+                return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], None)
+            except InvalidTag:
+                raise DataKeyError(_WRONG_KEY) from None
         nonce, body, tag = raw[:_NONCE], raw[_NONCE:-_TAG], raw[-_TAG:]
         dec = self._cipher(algorithm, modes.GCM(nonce, tag)).decryptor()
         try:
             return dec.update(body) + dec.finalize()
         except InvalidTag:
-            raise DataKeyError("数据密钥与数据不匹配（密钥文件被换过或数据被改动），"
-                               "无法解密；请从备份恢复原来的密钥文件") from None
+            raise DataKeyError(_WRONG_KEY) from None
 
 
 def key_path(data_root: Path | str) -> Path:

@@ -10,6 +10,7 @@ binary payload (`station/{sid}/blob/{sha256}`), limited by `MAX_BLOB_BYTES`.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import UTC, date, datetime
@@ -235,14 +236,21 @@ class MessageError(ValueError):
         self.message_id = message_id
 
 
+@functools.cache
+def _envelope_of(model: type[BaseModel]) -> type[Envelope]:
+    # pydantic keeps parametrised generics only weakly: hold them, or each message may
+    # build the envelope class again.
+    return Envelope[model]
+
+
 def envelope_model(kind: Kind) -> type[Envelope]:
-    return Envelope[DATA_MODELS[kind]]
+    return _envelope_of(DATA_MODELS[kind])
 
 
 def encode(data: BaseModel, *, message_id: uuid.UUID | None = None,
            ts: datetime | None = None) -> bytes:
     """Wrap data in an envelope and serialise it (compact UTF-8 JSON)."""
-    env = Envelope[type(data)](
+    env = _envelope_of(type(data))(
         data=data,
         **({"id": message_id} if message_id else {}),
         **({"ts": ts} if ts else {}),

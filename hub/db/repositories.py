@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import sqlite3
@@ -160,9 +161,13 @@ class Store:
 
     # applications ----------------------------------------------------------------------
     def application(self, application_id: str) -> dict | None:
-        rows = self._opened(self.db.query("SELECT * FROM applications WHERE id = ?",
-                                          [application_id]))
-        return rows[0] if rows else None
+        # the raw connection: sqlite-utils' query wraps every read in a savepoint
+        cursor = self.db.conn.execute("SELECT * FROM applications WHERE id = ?",
+                                      [application_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return self._open(dict(zip([c[0] for c in cursor.description], row, strict=True)))
 
     def application_by_case(self, case_number: str) -> dict | None:
         rows = self._opened(self.db.query("SELECT * FROM applications WHERE case_number = ?",
@@ -183,12 +188,7 @@ class Store:
                         [*changes.values(), application_id])
 
     def _insert(self, table: str, row: dict) -> int:
-        for column in row:
-            _check_column(column)
-        columns = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        cursor = self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
-                                 list(row.values()))
+        cursor = self.db.conn.execute(_insert_sql(table, tuple(row)), list(row.values()))
         return cursor.lastrowid
 
     def list_applications(self, *, department: str | None = None, state: int | None = None,
@@ -388,6 +388,13 @@ class Store:
 # The applicant's columns stored encrypted (applicant_json repeats all three).
 _SEALED = ("applicant_id_number", "applicant_name", "applicant_phone", "applicant_json")
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    for column in (table, *columns):
+        _check_column(column)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def _check_column(name: str) -> None:
