@@ -26,8 +26,9 @@ from kiosk.ui.form import form_page as _form  # noqa: F401  (found by `render` b
 from protocols.identity import mask_id_number
 
 # Sizes at 1080p; `_scale_to` sets them for the window's height before each render.
+# PREVIEW_H: a 560 px preview pushed the materials title over the header.
 SIZES_1080 = {"BODY": 36, "TITLE": 56, "BIG": 96, "BUTTON_H": 130, "HEADER_H": 90,
-              "PREVIEW_H": 560, "GAP": 16, "PAD": 24}
+              "PREVIEW_H": 360, "GAP": 16, "PAD": 24}
 BODY, TITLE, BIG, BUTTON_H, HEADER_H, PREVIEW_H, GAP, PAD = SIZES_1080.values()
 BG = (0.06, 0.09, 0.16, 1)
 FG = (1, 1, 1, 1)

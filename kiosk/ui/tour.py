@@ -199,6 +199,7 @@ class Tour:
 
     def shot(self, name: str) -> None:
         path = self.out / f"{len(self.shots) + 1:02d}-{name}.png"
+        self.settle()  # a screen re-rendered by the last tap was once saved half laid out
         self.on_main(lambda: self.app.root_widget.export_to_png(str(path)), delay=0.15)
         self.shots.append(path.name)
 
