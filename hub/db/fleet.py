@@ -112,6 +112,37 @@ class FleetStore(Store):
             )
         )
 
+    def availability_facts(self) -> list[dict]:
+        """What the availability monitor judges, for every station heard from that is not
+        revoked, in one statement: its last status and heartbeat, the heartbeat interval
+        of its current configuration, and the availability its history recorded last
+        (`recorded`)."""
+        return list(
+            self.db.query(
+                "SELECT f.sid, f.name, f.town, s.state, s.last_seen, s.heartbeat_at,"
+                " (SELECT json_extract(config, '$.broker.heartbeat_interval')"
+                "    FROM station_configs WHERE sid = f.sid ORDER BY version DESC LIMIT 1)"
+                "   AS heartbeat_interval,"
+                " (SELECT availability FROM station_history WHERE sid = f.sid"
+                "    ORDER BY id DESC LIMIT 1) AS recorded"
+                " FROM fleet_stations f JOIN stations s ON s.sid = f.sid"
+                " WHERE f.revoked_at IS NULL"
+            )
+        )
+
+    def note_silence(self, sid: str, heard_at: str, at: str, availability: str,
+                     detail: str) -> bool:
+        """Append `availability` (late, offline) to the station's history unless it was
+        heard from after it was judged (its `last_seen` is no longer `heard_at`); True
+        when appended."""
+        cur = self.db.execute(
+            "INSERT INTO station_history (sid, at, availability, detail)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS"
+            " (SELECT 1 FROM stations WHERE sid = ? AND last_seen = ?)",
+            [sid, at, availability, detail, sid, heard_at],
+        )
+        return cur.rowcount == 1
+
     def device_states(self, sid: str) -> list[dict]:
         return list(
             self.db.query(

@@ -45,23 +45,24 @@ class FleetMonitor:
         self._thread.join(timeout=5)
 
     def check(self) -> list[tuple[str, str]]:
-        """Record every station that turned late or offline since the last check."""
+        """Record every station that turned late or offline since the last check.
+
+        The whole fleet is judged from one read outside any transaction, so the write lock
+        (which the intake's commits wait for) is held only to append the changes; a
+        station heard from in between is left alone.
+        """
         now = self.clock()
+        due = []
+        for row in self.store.availability_facts():
+            now_is = station_view(row, [], now, self.limits)["availability"]
+            if now_is in SILENT and row["recorded"] != now_is:
+                due.append((row["sid"], row["last_seen"], now_is,
+                            f"最后心跳 {row['heartbeat_at'] or row['last_seen']}"))
         changed = []
-        with self.store.transaction() as tx:
-            for row in tx.fleet_overview():
-                if row["revoked_at"] or row["state"] is None:
-                    continue
-                now_is = station_view(row, [], now, self.limits)["availability"]
-                history = tx.history(row["sid"], limit=1)
-                if now_is in SILENT and (not history or history[0]["availability"] != now_is):
-                    tx.append_history(
-                        row["sid"],
-                        now.isoformat(),
-                        now_is,
-                        f"最后心跳 {row['heartbeat_at'] or row['last_seen']}",
-                    )
-                    changed.append((row["sid"], now_is))
+        if due:
+            with self.store.transaction() as tx:
+                changed = [(sid, now_is) for sid, heard, now_is, detail in due
+                           if tx.note_silence(sid, heard, now.isoformat(), now_is, detail)]
         for sid, state in changed:
             logger.warning("station %s is %s (no heartbeat)", sid, state)
         return changed
