@@ -127,7 +127,8 @@ def _app(args) -> int:
 def _demo_tour(args) -> int:
     from kiosk.ui.tour import run_tour
 
-    return run_tour(Path(args.out), args.mqtt, args.size, tuple(args.scenario or ["tour"]))
+    return run_tour(Path(args.out), args.mqtt, args.size, tuple(args.scenario or ["tour"]),
+                    args.shot_width)
 
 
 def register(sub) -> None:
@@ -150,6 +151,8 @@ def register(sub) -> None:
     tour.add_argument("--scenario", action="append",
                       choices=["tour", "officer", "paper-out", "idle", "offline", "form"],
                       help="what to walk through (repeatable, in order; default tour)")
+    tour.add_argument("--shot-width", type=int,
+                      help="scale each saved screen down to this width (README screenshots)")
     tour.set_defaults(func=_demo_tour)
     submit = ksub.add_parser("submit", help="file one application through the outbox")
     submit.add_argument("--station", required=True, help="12-digit village division code")

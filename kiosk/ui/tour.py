@@ -142,9 +142,10 @@ class Tour:
     """The script, run on its own thread; every UI action goes through the Kivy clock."""
 
     def __init__(self, app, out: Path, camera: ScriptedCamera,
-                 scenarios: tuple[str, ...] = ("tour",)):
+                 scenarios: tuple[str, ...] = ("tour",), shot_width: int | None = None):
         self.app = app
         self.out = out
+        self.shot_width = shot_width
         self.camera = camera
         self.scenarios = scenarios
         self.shots: list[str] = []
@@ -201,6 +202,8 @@ class Tour:
         path = self.out / f"{len(self.shots) + 1:02d}-{name}.png"
         self.settle()  # a screen re-rendered by the last tap was once saved half laid out
         self.on_main(lambda: self.app.root_widget.export_to_png(str(path)), delay=0.15)
+        if self.shot_width:
+            shrink(path, self.shot_width)
         self.shots.append(path.name)
 
     def wait(self, predicate, what: str, timeout: float = 30.0) -> None:
@@ -507,8 +510,20 @@ class Tour:
         self.screen("welcome")
 
 
+def shrink(path: Path, width: int) -> None:
+    """Scale a saved screen down to `width` (the README's screenshots), on the script's
+    thread, not the UI's."""
+    import cv2
+
+    image = cv2.imread(str(path))
+    if image.shape[1] > width:
+        height = round(image.shape[0] * width / image.shape[1])
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
 def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080",
-             scenarios: tuple[str, ...] = ("tour",)) -> int:
+             scenarios: tuple[str, ...] = ("tour",), shot_width: int | None = None) -> int:
     from kiosk.app import configure_window
 
     out.mkdir(parents=True, exist_ok=True)
@@ -546,7 +561,7 @@ def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080",
             return kiosk
 
         app = make_app(build)
-        tour = Tour(app, out, camera, scenarios)
+        tour = Tour(app, out, camera, scenarios, shot_width)
         from kivy.clock import Clock
 
         Clock.schedule_once(lambda dt: threading.Thread(target=tour.run, daemon=True).start(),
