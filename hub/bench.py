@@ -446,6 +446,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--profile", help="write the hub's py-spy samples (collapsed) here")
     q.add_argument("--json", action="store_true", help="print one JSON line only")
     q.set_defaults(func=_cmd_ingest)
+    from hub.bench_stations import register as register_stations
+
+    register_stations(bsub)
 
 
 def _cmd_ingest(args) -> int:
