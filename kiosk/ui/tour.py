@@ -293,7 +293,6 @@ class Tour:
     def _file_for(self, card: int, tag: str) -> None:
         """From the identify screen: a villager's card, the tour's item, a page, the phone,
         consent and submit; ends on the receipt screen."""
-        flow = lambda: self.app.flow  # noqa: E731
         reader = self.app.kiosk.simulators["idcard"]
         self.screen("identify")
         reader.place(card)
@@ -305,6 +304,16 @@ class Tour:
         self.touch("category", "local")
         self.settle()
         self.touch("start")
+        self._materials_to_consent()
+        self.touch("submit")
+        self.screen("receipt")
+        reader.remove()
+        self.shot(f"{tag}-receipt")
+
+    def _materials_to_consent(self) -> None:
+        """From the materials screen: the page (M02) auto-captured, the phone typed,
+        consent ticked; ends on the review screen."""
+        flow = lambda: self.app.flow  # noqa: E731
         self.screen("materials")
         self.wait(lambda: flow().session.pages.get("M02"), "auto-capture", 60)
         self.touch("next")
@@ -316,10 +325,6 @@ class Tour:
         self.screen("review")
         self.touch("consent")
         self.settle()
-        self.touch("submit")
-        self.screen("receipt")
-        reader.remove()
-        self.shot(f"{tag}-receipt")
 
     def _step(self, name: str) -> None:
         """A line on stdout for whoever drives the tour from outside (a test that stops
@@ -460,17 +465,7 @@ class Tour:
             self.settle()
             self.touch("next")
             self.settle()
-        self.screen("materials")
-        self.wait(lambda: flow().session.pages.get("M02"), "auto-capture", 60)
-        self.touch("next")
-        self.screen("phone")
-        for digit in PHONE:
-            self.touch("key", digit)
-        self.settle()
-        self.touch("next")
-        self.screen("review")
-        self.touch("consent")
-        self.settle()
+        self._materials_to_consent()
         self.shot("form-review")
         review = self.on_main(lambda: [w.text for w in self.app.root_widget.walk()
                                        if type(w).__name__ == "Label"])

@@ -9,10 +9,10 @@ import sqlite3
 import pytest
 
 from kiosk.flow import events as ev
-from kiosk.flow.machine import Flow, Screen
+from kiosk.flow.machine import Flow
 from protocols.examples import example_page
 from tests.kiosk.test_flow import SID, TODAY, Driver, read
-from tests.kiosk.test_form_flow import BIRTH, FARMLAND, keys
+from tests.kiosk.test_form_flow import BIRTH, FARMLAND, keys, to_review
 from tests.kiosk.test_runtime import Station
 
 
@@ -32,11 +32,7 @@ def file_through_the_flow(catalog, station: Station, code: str, answer) -> tuple
     k.tap("item", code)
     k.tap("start")
     answer(k)
-    while k.flow.screen == Screen.MATERIALS:
-        k(ev.Captured(example_page(f"{code} {k.flow.session.material_index}")))
-        k.tap("next")
-    keys(k, "13800138000")
-    k.tap("next")
+    to_review(k, lambda k: example_page(f"{code} {k.flow.session.material_index}"))
     k.tap("consent")
     k.tap("submit")
     [filing] = k.of(ev.FileApplication)

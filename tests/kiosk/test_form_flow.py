@@ -48,14 +48,19 @@ def keys(k: Driver, typed: str) -> None:
         k.tap("key", key)
 
 
-def photograph_phone_and_submit(k: Driver) -> dict:
+def to_review(k: Driver, page=lambda k: b"\xff\xd8page") -> None:
+    """From the first material: every page photographed, the phone typed."""
     while k.flow.screen == Screen.MATERIALS:
-        k(ev.Captured(b"\xff\xd8page"))
+        k(ev.Captured(page(k)))
         k.tap("next")
     assert k.flow.screen == Screen.PHONE
     keys(k, "13800138000")
     k.tap("next")
     assert k.flow.screen == Screen.REVIEW
+
+
+def photograph_phone_and_submit(k: Driver) -> dict:
+    to_review(k)
     k.tap("consent")
     k.tap("submit")
     assert k.flow.screen == Screen.SUBMITTING
@@ -231,11 +236,7 @@ def test_answers_are_checked_again_before_filing(kiosk):
     open_item(k, INSURANCE, "resident")
     keys(k, "2026")
     k.tap("next")
-    while k.flow.screen == Screen.MATERIALS:
-        k(ev.Captured(b"\xff\xd8page"))
-        k.tap("next")
-    keys(k, "13800138000")
-    k.tap("next")
+    to_review(k)
     k.flow.session.form["insured_year"] = "twenty"  # however it got there
     k.tap("consent")
     k.tap("submit")
