@@ -103,9 +103,14 @@ def _simulators(device_set: DeviceSet) -> dict[str, Any]:
 
 
 def build_kiosk(config: KioskConfig, post, *, data_dir: Path | str, camera=None, lang=None,
-                catalog_wait: float = 10.0) -> Kiosk:
+                catalog_wait: float = 0.0) -> Kiosk:
     """Wire a kiosk. `post(event)` hands events to the flow's thread; `camera` overrides
-    the configured one (the demo tour shows it scripted scenes)."""
+    the configured one (the demo tour shows it scripted scenes).
+
+    The kiosk starts with the cached catalog (or none, on a first start) unless
+    `catalog_wait` seconds are given to wait for the hub's; whichever arrives later reaches
+    the flow through the runtime (`CatalogUpdated`). The app builds the kiosk on its UI
+    thread, so it waits for nothing: the welcome screen shows at once."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     config = effective_config(config, data)
@@ -169,6 +174,7 @@ def build_kiosk(config: KioskConfig, post, *, data_dir: Path | str, camera=None,
                           interval=config.broker.heartbeat_interval, topics=topics)
     uploader.start()
     heartbeat.start()
+    payload = uploader.catalog_payload  # taken first: one arriving later is the runtime's
     catalog = load_catalog(uploader, data, catalog_wait, key)
     local = officers.load(data)
     ui = config.ui
@@ -183,7 +189,7 @@ def build_kiosk(config: KioskConfig, post, *, data_dir: Path | str, camera=None,
                       progress=progress, speaker=Speaker(ui.voice),
                       lang=lang or (lambda: flow.lang), catalog=catalog,
                       config_version=str(agent.version) if agent and agent.version else "local",
-                      catalog_key=key)
+                      catalog_key=key, catalog_payload=payload)
     kiosk = Kiosk(config, flow, runtime, outbox, uploader, progress, records, devices,
                   device_set, heartbeat, agent, _simulators(device_set))
     holder["kiosk"] = kiosk

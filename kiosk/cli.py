@@ -119,8 +119,8 @@ def _app(args) -> int:
     from kiosk.app import make_app
     from kiosk.bootstrap import build_kiosk
 
-    make_app(lambda post: build_kiosk(config, post, data_dir=args.app_data,
-                                         catalog_wait=args.catalog_wait)).run()
+    # No catalog wait here: the welcome screen comes first, the hub's catalog follows.
+    make_app(lambda post: build_kiosk(config, post, data_dir=args.app_data)).run()
     return 0
 
 
@@ -139,7 +139,7 @@ def register(sub) -> None:
     kiosk.add_argument("--size", default="1920x1080", choices=["1920x1080", "1280x800"],
                        help="window size")
     kiosk.add_argument("--catalog-wait", type=float, default=10.0,
-                       help="seconds to wait for the catalog before using the cached one")
+                       help="seconds submit waits for the catalog before using the cached one")
     kiosk.set_defaults(func=_app)
     ksub = kiosk.add_subparsers(dest="kiosk_command")
     register_enroll(ksub)

@@ -52,6 +52,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "choose.popular": ("常办事项", "Most used"),
     "choose.search": ("搜索事项名称", "Search by name"),
     "choose.none": ("没有找到这个事项，请换个说法或找信息员", "Nothing found; try other words or ask the officer"),
+    "choose.loading": ("正在加载服务目录…", "Loading the list of services…"),
     "voice.choose": ("请点您要办的事", "Please tap the service you need"),
     # item details
     "item.who": ("谁可以办", "Who may apply"),

@@ -51,7 +51,7 @@ def write_recording(out: str, frames: int, fmt: str, size: tuple[int, int],
     """Film `frames` frames of the synthetic camera into `out`; returns the device
     string OpenCV opens (the AVI path or the `frame_%04d.jpg` pattern)."""
     os.makedirs(out, exist_ok=True)
-    cam = SyntheticCamera(folder=folder, width=size[0], height=size[1])
+    cam = SyntheticCamera(folder=folder, width=size[0], height=size[1], fps=None)
     shots = [cam.read_frame() for _ in range(frames)]
     cam.close()
     if fmt == "jpg":

@@ -166,15 +166,29 @@ class SyntheticCamera(CameraBase):
     """A camera with no hardware: frames of a synthetic document, or of the photos in
     `folder` (cycled), with a little sensor noise per frame so consecutive frames differ
     as they do on a real sensor. `unplug()` / `replug()` inject the fault a pulled USB
-    cable causes."""
+    cable causes.
+
+    It is test equipment standing in for a camera whose frames cost the kiosk nothing to
+    make (a UVC camera's MJPG is decoded by OpenCV), so a frame must be cheap: the noise is
+    drawn once into a field a little taller than the frame, and each frame adds a window
+    of it starting at a random row (two saturating OpenCV additions, no per-frame random
+    numbers, and the GIL is released while they run). Like a UVC camera, it delivers at
+    most `fps` frames a second (`None`: as fast as they are asked for, for recordings)."""
+
+    NOISE_SIGMA = 1.5  # grey levels, about what a document camera shows in good light
+    NOISE_ROWS = 64  # extra rows in the noise field: 64 different noise patterns per frame
 
     def __init__(self, folder: str | None = None, width: int = 1280, height: int = 720,
-                 qr_data: str = "411381101201-000123", warmup_frames: int = 0, **kwargs) -> None:
+                 qr_data: str = "411381101201-000123", warmup_frames: int = 0,
+                 fps: float | None = 30.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.width, self.height = width, height
+        self.fps = fps
+        self._due = 0.0
         self.unplugged = False
         self._index = 0
         self._rng = np.random.default_rng(0)
+        self._noise: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         if folder:
             paths = sorted(p for ext in ("jpg", "jpeg", "png")
                            for p in glob.glob(os.path.join(folder, f"*.{ext}")))
@@ -196,13 +210,31 @@ class SyntheticCamera(CameraBase):
         if self.unplugged:
             raise DeviceUnavailable(detail="synthetic camera unplugged")
 
+    def _noise_field(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The positive and the negative part of a noise field for frames of `shape`,
+        as uint8 so they can be added and subtracted with saturation."""
+        if shape not in self._noise:
+            field_shape = (shape[0] + self.NOISE_ROWS, *shape[1:])
+            noise = np.rint(self._rng.standard_normal(field_shape, np.float32)
+                            * self.NOISE_SIGMA)
+            self._noise[shape] = (np.clip(noise, 0, 255).astype(np.uint8),
+                                  np.clip(-noise, 0, 255).astype(np.uint8))
+        return self._noise[shape]
+
     def _grab(self) -> np.ndarray:
         if self.unplugged:
             raise DeviceUnavailable(detail="synthetic camera unplugged")
+        if self.fps:
+            now = self._clock()
+            if now < self._due:
+                self._sleep(self._due - now)
+            self._due = max(self._due, now) + 1 / self.fps
         frame = self._frames[self._index % len(self._frames)]
         self._index += 1
-        noise = self._rng.standard_normal(frame.shape, np.float32) * 1.5
-        return np.clip(frame + noise, 0, 255).astype(np.uint8)
+        plus, minus = self._noise_field(frame.shape)
+        row = int(self._rng.integers(self.NOISE_ROWS))
+        rows = slice(row, row + frame.shape[0])
+        return cv2.subtract(cv2.add(frame, plus[rows]), minus[rows])
 
     def _release(self) -> None:
         """Nothing to release: frames live in memory."""

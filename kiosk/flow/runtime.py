@@ -144,7 +144,7 @@ class Runtime:
                  progress: ProgressClient | None = None, speaker: Speaker | None = None,
                  lang: Callable[[], str] = lambda: "zh_CN", catalog=None,
                  config_version: str = "", progress_timeout: float = 6.0,
-                 catalog_key=None):
+                 catalog_key=None, catalog_payload: bytes | None = None):
         self.station = station
         self.station_name = station_name
         self.outbox = outbox
@@ -160,6 +160,9 @@ class Runtime:
         self.config_version = config_version
         self.progress_timeout = progress_timeout
         self.catalog_key = catalog_key  # newer catalogs are taken only if signed with it
+        # The payload `catalog` was made from: any other the uploader holds is news, even
+        # one that arrived before the monitor started.
+        self._catalog_payload = catalog_payload
         self.preview: Callable[[np.ndarray], None] | None = None  # set by the UI
         self.last_receipt_job = b""
         self.last_filing: dict | None = None  # what went into the outbox last (demo, tests)
@@ -420,7 +423,7 @@ class Runtime:
         newer catalogs — polled, so the paho thread never reaches the flow."""
         last = None
         retry_at = time.monotonic() + DELIVER_RETRY
-        catalog_seen = self.uploader.catalog_payload if self.uploader else None
+        catalog_seen = self._catalog_payload
         while not self._stop.is_set():
             try:
                 online = bool(self.uploader and self.uploader.endpoint.connected.is_set())

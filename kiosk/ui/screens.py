@@ -208,7 +208,9 @@ def _choose(body, flow, t, tapper, on_text, root):
     items = _grid(2)
     for item in flow.items():
         items.add_widget(TapButton(item.name, "item", item.code, tapper=tapper))
-    if not flow.items():
+    if flow.catalog is None:  # a first start before the hub's catalog has arrived
+        body.add_widget(label(t("choose.loading"), BODY))
+    elif not flow.items():
         body.add_widget(label(t("choose.none"), BODY))
     body.add_widget(_scroll(items))
 
