@@ -171,6 +171,7 @@ class Station:
         self.acked: dict[str, float] = {}
         self.latencies: list[float] = []
         self.other_acks = 0
+        self.published = self.broker_has = 0  # publishes, and those the broker PUBACKed
         self._acks: queue.Queue[bytes | None] = queue.Queue()
         self._room = threading.Semaphore(window)
         self._lock = threading.Lock()
@@ -196,8 +197,14 @@ class Station:
         self.outbox.close()
 
     def _publish(self, topic: str, payload: bytes) -> None:
-        while not self.endpoint.publish(topic, payload):
+        with self._lock:
+            self.published += 1
+        while not self.endpoint.publish(topic, payload, on_confirm=self._confirmed):
             time.sleep(0.01)
+
+    def _confirmed(self) -> None:
+        with self._lock:
+            self.broker_has += 1
 
     # filing -----------------------------------------------------------------------------
     def file_one(self) -> None:
@@ -293,6 +300,74 @@ def run_load(url: str, workdir: Path, catalog, args) -> dict:
     return {"sent": filed, "acked": len(acks), "seconds": end - start,
             "rate": len(acks) / (end - start) if acks else 0.0,
             "latencies": latencies, "ids": ids, "outbox_left": pending}
+
+
+def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
+    """Backlog catch-up: the hub is down while the stations file `args.backlog`
+    applications (the broker keeps them in the hub's persistent session); then the hub
+    starts and the clock runs from its first ack to the last."""
+    broker = Broker(work / "broker").start()
+    data = work / "hub"
+    try:
+        hub = HubProcess(data, broker.url, extra=["--batch-size", str(batch_size)]).start()
+        hub.stop()  # subscribed once: its session stays on the broker and queues for it
+        fields, shared, codes, template = _template(catalog)
+        per_station = -(-args.backlog // args.kiosks)
+        stations = [Station(sid, broker.url, work, fields, shared, codes, blobs=0,
+                            blob_size=0, window=per_station + 1,
+                            light=args.station == "light", template=template).start()
+                    for sid in station_ids(args.kiosks)]
+        try:
+            for station in stations:
+                for _ in range(per_station):
+                    station.file_one()
+            deadline = time.perf_counter() + 120
+            while (any(s.broker_has < s.published for s in stations)
+                   and time.perf_counter() < deadline):
+                time.sleep(0.05)
+            queued = sum(s.broker_has for s in stations)
+            started = time.perf_counter()
+            hub = HubProcess(data, broker.url, extra=["--batch-size", str(batch_size)])
+            hub.start(wait=False)
+            try:
+                deadline = time.perf_counter() + args.drain
+                while (any(len(s.acked) < len(s.filed) for s in stations)
+                       and time.perf_counter() < deadline):
+                    time.sleep(0.05)
+                peak = hub.peak_rss()
+            finally:
+                hub.stop()
+            acks = sorted(at for s in stations for at in s.acked.values())
+            ids = {(s.sid, i) for s in stations for i in s.filed}
+        finally:
+            for station in stations:
+                station.stop()
+    finally:
+        broker.stop()
+    tally = _tally(data / "hub.db", ids)
+    drain = acks[-1] - acks[0] if len(acks) > 1 else None
+    return {"batch_size": batch_size, "filed": len(ids), "queued_at_broker": queued,
+            "acked": len(acks), **tally,
+            "rate": round((len(acks) - 1) / drain, 1) if drain else 0.0,
+            "first_ack_s": round(acks[0] - started, 2) if acks else None,
+            "drain_s": round(drain, 2) if drain else None,
+            "hub_peak_rss_mb": round(peak / 2**20, 1) if peak else None}
+
+
+def bench_backlog(args) -> dict:
+    """The same backlog drained by a group-committing hub and a one-commit-per-message hub."""
+    from hub.catalog import load_catalog
+
+    catalog = load_catalog()
+    work = Path(tempfile.mkdtemp(prefix="cunban-bench-"))
+    group = run_backlog(work / "group", catalog, args, args.batch_size)
+    single = run_backlog(work / "single", catalog, args, 1)
+    return {"backlog_ratio": (round(group["rate"] / single["rate"], 2)
+                              if single["rate"] else None),
+            "backlog": args.backlog, "kiosks": args.kiosks, "cpus": os.cpu_count(),
+            "group": group, "single": single,
+            "lost": group["lost"] + single["lost"],
+            "duplicates": group["duplicates"] + single["duplicates"]}
 
 
 def run_echo(url: str, stop: threading.Event, ready: threading.Event) -> None:
@@ -444,6 +519,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--hub-db", help="a running hub's database: no hub is started")
     q.add_argument("--no-baseline", action="store_true", help="skip the echo baseline")
     q.add_argument("--profile", help="write the hub's py-spy samples (collapsed) here")
+    q.add_argument("--backlog", type=int, default=0,
+                   help="instead of a load: file this many while the hub is down, then time "
+                        "its catch-up with group commit and with one commit per message")
     q.add_argument("--json", action="store_true", help="print one JSON line only")
     q.set_defaults(func=_cmd_ingest)
     from hub.bench_stations import register as register_stations
@@ -452,7 +530,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_ingest(args) -> int:
-    result = bench_ingest(args)
+    result = bench_backlog(args) if args.backlog else bench_ingest(args)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

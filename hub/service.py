@@ -3,7 +3,7 @@
 Every state change goes through `record_transition`, which in the caller's transaction
 appends the event, updates the application, and queues the status message for the filing
 station and the SMS for the applicant — so a crash after the commit delays a message but
-never loses it.
+never loses it. A new application's first status (01 收件) travels inside its ack.
 """
 
 from __future__ import annotations
@@ -188,13 +188,15 @@ class ApplicationService:
             "supplement_officer": None, "assigned_officer": None, "deadline": None,
         }
         self.store.insert_application(row)
-        row = self.record_transition(row, Action.RECEIVE, SYSTEM, {}, now)
-        return self._queue_ack(station, self._stored_ack(row), now)
+        # The first status rides in the ack: one message to the station, not two.
+        row, status = self._transition(row, Action.RECEIVE, SYSTEM, {}, now)
+        return self._queue_ack(station, self._stored_ack(row, status), now)
 
-    def _stored_ack(self, row: dict) -> m.ApplicationAck:
+    def _stored_ack(self, row: dict,
+                    status: m.ApplicationStatus | None = None) -> m.ApplicationAck:
         return m.ApplicationAck(application_id=uuid.UUID(row["id"]), result=m.AckResult.STORED,
                                 case_number=row["case_number"],
-                                receipt_number=row["receipt_number"])
+                                receipt_number=row["receipt_number"], status=status)
 
     def _queue_ack(self, station: str, ack: m.ApplicationAck, now: datetime) -> m.ApplicationAck:
         self.store.queue_outgoing(self.topics.station(Kind.ACK, station), m.encode(ack),
@@ -214,6 +216,15 @@ class ApplicationService:
 
     def record_transition(self, row: dict, action: Action, actor: Actor, payload: dict,
                           now: datetime) -> dict:
+        row, status = self._transition(row, action, actor, payload, now)
+        self.store.queue_outgoing(self.topics.station(Kind.STATUS, row["station"]),
+                                  m.encode(status), at=_iso(now))
+        return row
+
+    def _transition(self, row: dict, action: Action, actor: Actor, payload: dict,
+                    now: datetime) -> tuple[dict, m.ApplicationStatus]:
+        """Append the event, update the row, queue the SMS; the status for the station is
+        returned for the caller to send."""
         current = Lifecycle(row["state"]) if action != Action.RECEIVE else None
         history = self.store.events(row["id"]) if current is not None else []
         try:
@@ -251,14 +262,12 @@ class ApplicationService:
             code=int(step.code), label=step.code.label, at=now,
             note=str(step.payload.get("note") or step.payload.get("reason") or "")[:2000],
             materials=materials, deadline=deadline)
-        self.store.queue_outgoing(self.topics.station(Kind.STATUS, row["station"]),
-                                  m.encode(status), at=_iso(now))
         text = status_text(step.code, item_name, row["case_number"],
                            {**step.payload, "material_names": names}, proxy_officer=proxy)
         if text:
             self.store.queue_sms(application_id=row["id"], event_seq=seq,
                                  phone=row["applicant_phone"], text=text, at=_iso(now))
-        return row
+        return row, status
 
     def clock(self, application_id: str, service_code: str, now: datetime):
         item = self.find_item(service_code)

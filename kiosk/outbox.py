@@ -205,6 +205,8 @@ class Outbox:
                     "service_code": row[1], "id_number": submit.applicant.id_number,
                     "created_at": row[3], "acked_at": datetime.now(UTC).isoformat(),
                 }, replace=True)
+                if ack.status is not None:
+                    self._record_status(ack.status)
                 hashes = self.blobs_of(app_id)
                 self.db.execute("DELETE FROM outbox WHERE id = ?", [app_id])
                 still_used = {r[0] for r in self.db.execute(
@@ -223,11 +225,14 @@ class Outbox:
 
     def on_status(self, status: m.ApplicationStatus) -> None:
         with self._tx():
-            self.db.execute(
-                "INSERT OR IGNORE INTO statuses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [str(status.application_id), status.seq, status.code, status.label,
-                 status.at.isoformat(), status.note,
-                 json.dumps(status.materials, ensure_ascii=False)])
+            self._record_status(status)
+
+    def _record_status(self, status: m.ApplicationStatus) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO statuses VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [str(status.application_id), status.seq, status.code, status.label,
+             status.at.isoformat(), status.note,
+             json.dumps(status.materials, ensure_ascii=False)])
 
     def receipt(self, application_id: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM receipts WHERE id = ?", [application_id]))

@@ -142,17 +142,6 @@ class FieldError(Strict):
     reason: str = Field(max_length=500, description="plain sentence saying what is wrong")
 
 
-class ApplicationAck(Strict):
-    """`station/{sid}/application/ack`: stored (with the case number), missing blobs, or invalid."""
-
-    application_id: uuid.UUID
-    result: AckResult
-    case_number: Str | None = None
-    receipt_number: str | None = Field(None, pattern=RECEIPT_NUMBER)
-    missing: list[Annotated[str, Field(pattern=SHA256)]] = Field(default_factory=list)
-    errors: list[FieldError] = Field(default_factory=list)
-
-
 class ApplicationStatus(Strict):
     """`station/{sid}/application/status`: one lifecycle event of an application."""
 
@@ -165,6 +154,20 @@ class ApplicationStatus(Strict):
     note: str = Field("", max_length=2000)
     materials: list[Str] = Field(default_factory=list, description="补正: what to bring")
     deadline: date | None = None
+
+
+class ApplicationAck(Strict):
+    """`station/{sid}/application/ack`: stored (with the case number), missing blobs, or invalid."""
+
+    application_id: uuid.UUID
+    result: AckResult
+    case_number: Str | None = None
+    receipt_number: str | None = Field(None, pattern=RECEIPT_NUMBER)
+    missing: list[Annotated[str, Field(pattern=SHA256)]] = Field(default_factory=list)
+    errors: list[FieldError] = Field(default_factory=list)
+    status: ApplicationStatus | None = Field(
+        None, description="stored: the application's first status (01 收件), carried here "
+                          "instead of a separate status message")
 
 
 # --- configuration ---------------------------------------------------------------------

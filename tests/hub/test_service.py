@@ -95,9 +95,14 @@ def test_every_transition_queues_a_status_for_the_station_and_an_sms(svc):
     _act(svc, app_id, Action.ACCEPT, OFFICER, at(11, 2))
     _act(svc, app_id, Action.REQUEST_SUPPLEMENT, OFFICER, at(11, 3), materials=["M01"],
          note="请补交")
-    statuses = [m.decode(Kind.STATUS, r["payload"]).data
-                for r in svc.store.unsent_outgoing() if r["topic"].endswith("/status")]
+    outgoing = svc.store.unsent_outgoing()
+    # the first status (01) rides in the ack: one message per new application, not two
+    [ack] = [m.decode(Kind.ACK, r["payload"]).data for r in outgoing
+             if r["topic"].endswith("/ack")]
+    statuses = [ack.status] + [m.decode(Kind.STATUS, r["payload"]).data
+                               for r in outgoing if r["topic"].endswith("/status")]
     assert [s.code for s in statuses] == [1, 3, 6]
+    assert [s.seq for s in statuses] == [1, 2, 3]
     material = svc.catalog.item(ITEM).materials[0].name
     assert statuses[-1].materials == [material]
     sms = svc.store.sms_for(app_id)

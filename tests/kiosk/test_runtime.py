@@ -72,6 +72,9 @@ def test_a_filed_application_is_acked_and_its_progress_comes_back_masked_with_a_
     assert filed.receipt_number == f"{SID}-1"
     acked = station.wait_for(ev.Acked)
     assert acked.application_id == filed.application_id and acked.case_number
+    # the ack carried the first status: the station's own timeline starts at 01 收件
+    assert [(s["seq"], s["code"]) for s in station.outbox.statuses(filed.application_id)] \
+        == [(1, 1)]
 
     for params in ({"id_number": person}, {"receipt_number": filed.receipt_number},
                    {"case_number": acked.case_number}):

@@ -41,8 +41,15 @@ def _user(data: Path, *args: str) -> None:
 
 
 def _statuses(messages) -> list[int]:
-    return [m.decode(Kind.STATUS, payload).data.code for topic, payload in messages
-            if topic.endswith("/application/status")]
+    """Status codes the station saw: the first (01) inside the ack, the rest on their own."""
+    codes = []
+    for topic, payload in messages:
+        if topic.endswith("/application/status"):
+            codes.append(m.decode(Kind.STATUS, payload).data.code)
+        elif topic.endswith("/application/ack") and (
+                first := m.decode(Kind.ACK, payload).data.status) is not None:
+            codes.append(first.code)
+    return codes
 
 
 @pytest.fixture
