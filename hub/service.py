@@ -194,6 +194,11 @@ class ApplicationService:
 
     def _stored_ack(self, row: dict,
                     status: m.ApplicationStatus | None = None) -> m.ApplicationAck:
+        if status is None:  # a repeated ack: the first status again, from the row
+            status = m.ApplicationStatus(
+                application_id=uuid.UUID(row["id"]), case_number=row["case_number"], seq=1,
+                code=int(Lifecycle.RECEIVED), label=Lifecycle.RECEIVED.label,
+                at=datetime.fromisoformat(row["received_at"]))
         return m.ApplicationAck(application_id=uuid.UUID(row["id"]), result=m.AckResult.STORED,
                                 case_number=row["case_number"],
                                 receipt_number=row["receipt_number"], status=status)

@@ -72,6 +72,8 @@ def test_the_same_application_twice_is_one_row_with_one_case_number(hub, broker,
         acks = _acks(station.collect(lambda g: len(_acks(g)) >= 2))
     assert len(acks) == 2
     assert acks[0].case_number == acks[1].case_number
+    # the repeated ack carries the same first status, for a station that missed the first
+    assert acks[1].status == acks[0].status and acks[1].status.code == 1
     db = sqlite3.connect(hub.data / "hub.db")
     assert db.execute("SELECT count(*) FROM applications").fetchone()[0] == 1
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
