@@ -349,9 +349,12 @@ class Store:
             "SELECT * FROM sms WHERE sent_at IS NULL AND next_attempt_at <= ? "
             "ORDER BY id LIMIT ?", [now, limit]))
 
-    def sms_sent(self, sms_id: int, at: str) -> None:
-        self.db.execute("UPDATE sms SET sent_at = ?, attempts = attempts + 1, last_error = NULL"
-                        " WHERE id = ?", [at, sms_id])
+    def sms_sent_many(self, ids: list[int], at: str) -> None:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            self.db.execute("UPDATE sms SET sent_at = ?, attempts = attempts + 1, "
+                            f"last_error = NULL WHERE id IN ({', '.join('?' * len(chunk))})",
+                            [at, *chunk])
 
     def sms_failed(self, sms_id: int, error: str, retry_at: str) -> None:
         self.db.execute("UPDATE sms SET attempts = attempts + 1, last_error = ?, "

@@ -59,6 +59,38 @@ def test_a_refused_sms_is_kept_with_its_error_and_retried_later(store):
     assert row[3] > datetime.now(UTC).isoformat()  # backed off, not hammering the modem
 
 
+class _Flaky:
+    """A gateway that refuses one number and records the rest."""
+
+    def __init__(self, refuse: str):
+        self.refuse, self.texts = refuse, []
+
+    def send(self, to: str, text: str) -> None:
+        if to == self.refuse:
+            raise RuntimeError("gateway refused")
+        self.texts.append((to, text))
+
+
+def test_a_burst_is_marked_sent_together_and_one_refusal_holds_back_only_itself(store):
+    phones = [f"138001380{n:02d}" for n in range(60)]
+    for phone in phones:
+        _queue(store, "【村办】测试", phone=phone)
+    gateway = _Flaky(refuse=phones[7])
+    dispatcher = SmsDispatcher(store, gateway)
+    commits = []
+    store.db.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    sent = dispatcher.run_once() + dispatcher.run_once()  # due_sms hands out 50 at a time
+    store.db.conn.set_trace_callback(None)
+    assert sent == 59 and len(gateway.texts) == 59
+    rows = dict(store.db.execute("SELECT id, sent_at IS NOT NULL FROM sms").fetchall())
+    assert sum(rows.values()) == 59
+    refused = store.db.execute("SELECT attempts, last_error FROM sms WHERE sent_at IS NULL")
+    assert refused.fetchall() == [(1, "gateway refused")]
+    # one commit for the refusal and one per burst of marks, not one per SMS
+    assert len(commits) <= 5
+    assert dispatcher.run_once() == 0  # nothing is sent twice
+
+
 @pytest.fixture
 def api(tmp_path, store):
     catalog = load_catalog()
