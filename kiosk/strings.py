@@ -90,7 +90,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "form.date_value": ("{year}年{month}月{day}日", "{year}-{month:02d}-{day:02d}"),
     "form.skip": ("不填，下一步", "Leave out, next"),
     "form.ask_officer": ("请工作人员帮您填写", "Please ask the station officer to fill this in"),
-    "form.ask_officer_note": ("这一项要写字，本机不让群众自己打字。请工作人员点下面的按钮，刷本人身份证、输入密码后替您填写，申请会记为工作人员代办。", "This answer has to be typed, which this kiosk leaves to the station officer: the officer taps the button below, places their own ID card and PIN, and fills it in; the application is then recorded as filed on your behalf."),
+    "form.ask_officer_note": ("这一项要写字。请工作人员点下面的按钮，刷本人身份证、输入密码后替您填写；这次申请会记为工作人员代办。", "This answer has to be typed. The station officer taps the button below, places their own ID card, enters their PIN and fills it in; the application is then recorded as filed on your behalf by the officer."),
     "form.officer_help": ("请工作人员来填", "Officer fills this in"),
     "form.required": ("这一项必须填写", "This answer is needed"),
     "form.bad_choice": ("请点上面的一个选项", "Please tap one of the answers above"),

@@ -46,12 +46,15 @@ def form_page(body, flow: Flow, t, tapper, on_text, root) -> None:
     fld = flow.current_field()
     if item is None or fld is None:
         return
-    body.add_widget(sc.label(t("form.progress", index=s.form_index + 1, total=len(item.form))
-                             + ("    " + t("form.optional") if not fld.required else ""),
-                             sc.BODY - 4, color=(0.75, 0.85, 1, 1)))
-    body.add_widget(sc.label(fld.label, sc.TITLE + 8, bold=True))
+    # Where the person is, and what to do, on one line: a line each pushed the keypad page
+    # over the header at 1280×800.
+    line = [t("form.progress", index=s.form_index + 1, total=len(item.form))]
+    if not fld.required:
+        line.append(t("form.optional"))
     if flow.can_type(fld):
-        body.add_widget(sc.label(t(f"form.hint.{fld.type}"), sc.BODY))
+        line.append(t(f"form.hint.{fld.type}"))
+    body.add_widget(sc.label("    ".join(line), sc.BODY, color=(0.75, 0.85, 1, 1)))
+    body.add_widget(sc.label(fld.label, sc.TITLE, bold=True))
     {"choice": _choice, "bool": _choice, "number": _number, "date": _date,
      "text": _text}[fld.type](body, flow, fld, t, tapper, on_text, sc)
 
@@ -80,7 +83,8 @@ def _choice(body, flow, fld, t, tapper, on_text, sc) -> None:
 
 
 def _number(body, flow, fld, t, tapper, on_text, sc) -> None:
-    body.add_widget(sc.label(flow.session.draft or "_", sc.BIG, bold=True, halign="center"))
+    body.add_widget(sc.label(flow.session.draft or "_", sc.BIG - 30, bold=True,
+                             halign="center"))
     pad = sc._grid(6)
     for key in "1234567890.":
         pad.add_widget(sc.TapButton(key, "key", key, tapper=tapper, font_size=sc.BIG - 30))

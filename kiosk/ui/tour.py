@@ -34,6 +34,7 @@ PHONE = "13800138000"
 OFFICER_CARD = 2  # 李建国 on the simulator's sample cards: this station's officer
 OFFICER_PIN = "2468"
 FORM_ITEM = "GG00602000"  # 生育登记: a choice, then an optional date on steppers
+TEXT_ITEM = "XK01601000"  # 林木采伐许可证: a text field (the officer types), then a number
 SCENARIOS = ("tour", "officer", "paper-out", "idle", "offline", "form")
 
 
@@ -311,12 +312,15 @@ class Tour:
         self.shot(f"{tag}-receipt")
 
     def _materials_to_consent(self) -> None:
-        """From the materials screen: the page (M02) auto-captured, the phone typed,
-        consent ticked; ends on the review screen."""
+        """From the materials screen: a page of each material auto-captured, the phone
+        typed, consent ticked; ends on the review screen."""
         flow = lambda: self.app.flow  # noqa: E731
         self.screen("materials")
-        self.wait(lambda: flow().session.pages.get("M02"), "auto-capture", 60)
-        self.touch("next")
+        while self.on_main(lambda: flow().screen.value) == "materials":
+            code = self.on_main(lambda: flow().current_material().code)
+            self.wait(lambda code=code: flow().session.pages.get(code), "auto-capture", 60)
+            self.touch("next")
+            self.settle()
         self.screen("phone")
         for digit in PHONE:
             self.touch("key", digit)
@@ -467,8 +471,7 @@ class Tour:
             self.settle()
         self._materials_to_consent()
         self.shot("form-review")
-        review = self.on_main(lambda: [w.text for w in self.app.root_widget.walk()
-                                       if type(w).__name__ == "Label"])
+        review = self._labels()
         self.touch("submit")
         self.screen("receipt")
         self.wait(lambda: flow().session.case_number, "the hub's ack", 60)
@@ -478,6 +481,70 @@ class Tour:
                                "answers": filed.get("form"), "review": review}
         reader.remove()
         self.touch("done")
+        self.screen("welcome")
+        self._form_officer_help()
+
+    def _labels(self) -> list[str]:
+        return self.on_main(lambda: [w.text for w in self.app.root_widget.walk()
+                                     if type(w).__name__ == "Label"])
+
+    def _form_officer_help(self) -> None:
+        """A text field stops a villager alone: the page sends for the station officer, who
+        logs in over the visit (card + PIN), types it, and the number follows on the keypad."""
+        from kiosk.strings import text
+
+        flow = lambda: self.app.flow  # noqa: E731
+        reader = self.app.kiosk.simulators["idcard"]
+        # Not before the reader has noticed the last card gone: it would be read again.
+        self.wait(lambda: self.app.runtime._card is None, "the last card removed")
+        self.touch("file")
+        self.screen("identify")
+        reader.place(0)
+        self.screen("choose")
+        # The search box stands for the keyboard: the words go in as typed text would.
+        self.on_main(lambda: self.app.entered("search", "林木"))
+        self.on_main(lambda: self.app.tap("search"))
+        self.settle()
+        self.touch("item", TEXT_ITEM)
+        self.screen("item")
+        self.settle()
+        self.touch("start")
+        self.screen("form")
+        self.shot("form-ask-officer")
+        asked = text("form.ask_officer") in self._labels()
+        reader.remove()
+        self.wait(lambda: self.app.runtime._card is None, "the villager's card removed")
+        self.touch("officer_help")
+        self.screen("officer_login")
+        reader.place(OFFICER_CARD)
+        self.screen("officer_pin")
+        for digit in OFFICER_PIN:
+            self.touch("key", digit)
+        self.touch("next")
+        self.screen("form")
+        reader.remove()
+        self.on_main(lambda: self.app.entered("form", "毛白杨"))
+        self.touch("next")
+        self.wait(lambda: flow().current_field().key == "volume_m3", "the number page")
+        for key in "3.5":
+            self.touch("key", key)
+        self.settle()
+        self.shot("form-number")
+        self.touch("next")
+        self._materials_to_consent()
+        review = self._labels()
+        self.touch("submit")
+        self.screen("receipt")
+        self.wait(lambda: flow().session.case_number, "the hub's ack", 60)
+        filed = self.app.runtime.last_filing or {}
+        self.result["form_officer"] = {
+            "asked_officer": asked, "answers": filed.get("form"),
+            "proxy_officer": filed.get("proxy_officer"),
+            "applicant_name": (filed.get("applicant") or {}).get("name"),
+            "case_number": flow().session.case_number, "review": review}
+        self.touch("done")
+        self.screen("officer")
+        self.touch("logout")
         self.screen("welcome")
 
     def _offline(self) -> None:
@@ -539,7 +606,7 @@ def run_tour(out: Path, mqtt: str | None, size: str = "1920x1080",
             "ui": {"voice": False}})
         camera = ScriptedCamera()
 
-        if "officer" in scenarios:
+        if {"officer", "form"} & set(scenarios):
             from device_drivers.idcard.sim import sample_cards
             from kiosk import officers
             from kiosk.flow.machine import hash_pin

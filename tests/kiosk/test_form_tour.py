@@ -1,6 +1,7 @@
 """The form pages in the real Kivy app under Xvfb (`cunban kiosk demo-tour --scenario
 form`), on the smaller 1280×800 monitor: every tap lands on its button, the review shows
-the answers and the hub stores them."""
+the answers and the hub stores them; a text field sends a villager alone to the officer,
+who logs in over the visit, types it, and the number follows on the keypad."""
 
 from __future__ import annotations
 
@@ -37,16 +38,26 @@ def test_a_villager_answers_a_choice_and_a_date_on_steppers_by_taps_and_the_hub_
 
     shots = sorted((tmp_path / "screens").iterdir())
     assert [p.name.split("-", 1)[1] for p in shots] == [
-        "form-choice.png", "form-date.png", "form-review.png"]
+        "form-choice.png", "form-date.png", "form-review.png", "form-ask-officer.png",
+        "form-number.png"]
     for path in shots:
         image = cv2.imread(str(path))
         assert image.shape[:2] == (800, 1280), path.name
         assert image.std() > 10, f"{path.name} is blank"
 
+    # the text field: the villager is sent to the officer, who types it in officer mode
+    helped = result["form_officer"]
+    assert helped["asked_officer"]
+    assert helped["answers"] == {"species": "毛白杨", "volume_m3": 3.5}
+    assert helped["proxy_officer"] == {"officer_id": "gzry-01", "name": "李建国"}
+    assert helped["applicant_name"] == "张秀英"
+    assert helped["case_number"].startswith("XK01601000411381")
+    assert "树种：毛白杨" in helped["review"] and "采伐蓄积（立方米）：3.5" in helped["review"]
+
     db = sqlite3.connect(f"file:{hub.data / 'hub.db'}?mode=ro", uri=True)
     try:
-        [(stored,)] = db.execute("SELECT form_json FROM applications WHERE id = ?",
-                                 (form["application_id"],)).fetchall()
+        stored = dict(db.execute("SELECT case_number, form_json FROM applications"))
     finally:
         db.close()
-    assert json.loads(stored) == answers
+    assert {case: json.loads(f) for case, f in stored.items()} == {
+        form["case_number"]: answers, helped["case_number"]: helped["answers"]}
