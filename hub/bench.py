@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -349,9 +350,26 @@ def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
     return {"batch_size": batch_size, "filed": len(ids), "queued_at_broker": queued,
             "acked": len(acks), **tally,
             "rate": round((len(acks) - 1) / drain, 1) if drain else 0.0,
+            "hub_rate": _commit_rate(data / "hub.db"),
             "first_ack_s": round(acks[0] - started, 2) if acks else None,
             "drain_s": round(drain, 2) if drain else None,
             "hub_peak_rss_mb": round(peak / 2**20, 1) if peak else None}
+
+
+def _commit_rate(db_path: Path) -> float | None:
+    """Applications the hub committed per second while catching up, from its own
+    `received_at` stamps (one per transaction): those stored before the last transaction
+    began, over the time from the first transaction to the last."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        stamps = sorted(datetime.fromisoformat(r[0]) for r in
+                        db.execute("SELECT received_at FROM applications"))
+    finally:
+        db.close()
+    if len(stamps) < 2 or stamps[-1] == stamps[0]:
+        return None
+    before_last = sum(1 for t in stamps if t < stamps[-1])
+    return round(before_last / (stamps[-1] - stamps[0]).total_seconds(), 1)
 
 
 def bench_backlog(args) -> dict:
@@ -364,6 +382,8 @@ def bench_backlog(args) -> dict:
     single = run_backlog(work / "single", catalog, args, 1)
     return {"backlog_ratio": (round(group["rate"] / single["rate"], 2)
                               if single["rate"] else None),
+            "backlog_commit_ratio": (round(group["hub_rate"] / single["hub_rate"], 2)
+                                     if group["hub_rate"] and single["hub_rate"] else None),
             "backlog": args.backlog, "kiosks": args.kiosks, "cpus": os.cpu_count(),
             "group": group, "single": single,
             "lost": group["lost"] + single["lost"],
