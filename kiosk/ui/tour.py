@@ -215,6 +215,12 @@ class Tour:
             time.sleep(0.05)
         raise TimeoutError(f"waited {timeout:.0f}s for {what} (screen {self.app.flow.screen})")
 
+    def remove_card(self) -> None:
+        """Take the card off the reader, and go on only once the reader has noticed: a
+        card still lying there is read again on the next screen that watches for one."""
+        self.app.kiosk.simulators["idcard"].remove()
+        self.wait(lambda: self.app.runtime._card is None, "the card removed")
+
     def screen(self, name: str, timeout: float = 30.0) -> None:
         self.wait(lambda: self.app.flow.screen.value == name, f"screen {name}", timeout)
 
@@ -271,7 +277,7 @@ class Tour:
         case_number = flow().session.case_number
         job = app.runtime.last_receipt_job
         printed = bytes(printer_sim.received)
-        reader.remove()
+        self.remove_card()
         self.touch("done")
         self.screen("welcome")
         self.touch("progress")
@@ -308,7 +314,7 @@ class Tour:
         self._materials_to_consent()
         self.touch("submit")
         self.screen("receipt")
-        reader.remove()
+        self.remove_card()
         self.shot(f"{tag}-receipt")
 
     def _materials_to_consent(self) -> None:
@@ -350,10 +356,7 @@ class Tour:
         self.touch("next")
         self.screen("officer")
         self.shot("officer")
-        reader.remove()
-        # Not before the reader has noticed: a card still lying there would be read as
-        # the applicant's.
-        self.wait(lambda: self.app.runtime._card is None, "the officer's card removed")
+        self.remove_card()
         self.touch("file")
         self._file_for(1, "officer")
         self.wait(lambda: flow().session.case_number, "the hub's ack", 60)
@@ -414,7 +417,7 @@ class Tour:
         self.touch("start")
         self.screen("materials")
         self.wait(lambda: flow().session.pages.get("M02"), "auto-capture", 60)
-        reader.remove()
+        self.remove_card()
 
         timeouts = flow().idle_warn, flow().idle_wipe
 
@@ -479,7 +482,7 @@ class Tour:
         self.result["form"] = {"application_id": flow().session.application_id,
                                "case_number": flow().session.case_number,
                                "answers": filed.get("form"), "review": review}
-        reader.remove()
+        self.remove_card()
         self.touch("done")
         self.screen("welcome")
         self._form_officer_help()
@@ -495,8 +498,6 @@ class Tour:
 
         flow = lambda: self.app.flow  # noqa: E731
         reader = self.app.kiosk.simulators["idcard"]
-        # Not before the reader has noticed the last card gone: it would be read again.
-        self.wait(lambda: self.app.runtime._card is None, "the last card removed")
         self.touch("file")
         self.screen("identify")
         reader.place(0)
@@ -512,8 +513,7 @@ class Tour:
         self.screen("form")
         self.shot("form-ask-officer")
         asked = text("form.ask_officer") in self._labels()
-        reader.remove()
-        self.wait(lambda: self.app.runtime._card is None, "the villager's card removed")
+        self.remove_card()
         self.touch("officer_help")
         self.screen("officer_login")
         reader.place(OFFICER_CARD)
@@ -522,7 +522,7 @@ class Tour:
             self.touch("key", digit)
         self.touch("next")
         self.screen("form")
-        reader.remove()
+        self.remove_card()
         self.on_main(lambda: self.app.entered("form", "毛白杨"))
         self.touch("next")
         self.wait(lambda: flow().current_field().key == "volume_m3", "the number page")
