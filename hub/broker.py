@@ -34,6 +34,9 @@ def render_config(*, port: int, data_dir: Path | str, bind: str = "127.0.0.1",
         "max_queued_bytes 0",
         "max_inflight_messages 1000",
         "max_packet_size 10485760",
+        # Small messages (acks, statuses) go out at once, not held for Nagle's algorithm
+        # waiting on the peer's delayed ACK (40 ms on Linux).
+        "set_tcp_nodelay true",
         "persistent_client_expiration 14d",
         f"log_dest file {data}/mosquitto.log",
         "log_type error",

@@ -15,7 +15,9 @@ QoS is not durability: callers keep their own outbox and resend what is not conf
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import ssl
 import threading
 import uuid
@@ -149,6 +151,7 @@ class MqttEndpoint:
         if presence:
             client.will_set(presence.topic, presence.offline, qos=1, retain=True)
         client.on_connect = self._handle_connect
+        client.on_socket_open = _no_delay
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
@@ -271,3 +274,9 @@ class MqttEndpoint:
             callback()
         except Exception:
             logger.exception("publish confirmation handler failed")
+
+
+def _no_delay(client, userdata, sock) -> None:
+    """Send each packet at once: an ack or a PUBACK must not wait for Nagle's algorithm."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
