@@ -336,6 +336,15 @@ class Tour:
         self.touch("consent")
         self.settle()
 
+    def _officer_card_and_pin(self) -> None:
+        """On the officer login screen: the officer's own card, then the PIN."""
+        self.screen("officer_login")
+        self.app.kiosk.simulators["idcard"].place(OFFICER_CARD)
+        self.screen("officer_pin")
+        for digit in OFFICER_PIN:
+            self.touch("key", digit)
+        self.touch("next")
+
     def _step(self, name: str) -> None:
         """A line on stdout for whoever drives the tour from outside (a test that stops
         and restarts the broker)."""
@@ -344,16 +353,10 @@ class Tour:
     def _officer(self) -> None:
         """The station officer logs in (card + PIN) and files for a villager (全程代办)."""
         flow = lambda: self.app.flow  # noqa: E731
-        reader = self.app.kiosk.simulators["idcard"]
         self.screen("welcome")
         self.wait(lambda: flow().catalog is not None and flow().online, "catalog and network")
         self.touch("officer")
-        self.screen("officer_login")
-        reader.place(OFFICER_CARD)
-        self.screen("officer_pin")
-        for digit in OFFICER_PIN:
-            self.touch("key", digit)
-        self.touch("next")
+        self._officer_card_and_pin()
         self.screen("officer")
         self.shot("officer")
         self.remove_card()
@@ -515,12 +518,7 @@ class Tour:
         asked = text("form.ask_officer") in self._labels()
         self.remove_card()
         self.touch("officer_help")
-        self.screen("officer_login")
-        reader.place(OFFICER_CARD)
-        self.screen("officer_pin")
-        for digit in OFFICER_PIN:
-            self.touch("key", digit)
-        self.touch("next")
+        self._officer_card_and_pin()
         self.screen("form")
         self.remove_card()
         self.on_main(lambda: self.app.entered("form", "毛白杨"))
