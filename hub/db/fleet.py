@@ -130,8 +130,9 @@ class FleetStore(Store):
             )
         )
 
-    def note_silence(self, sid: str, heard_at: str, at: str, availability: str,
-                     detail: str) -> bool:
+    def note_silence(
+        self, sid: str, heard_at: str, at: str, availability: str, detail: str
+    ) -> bool:
         """Append `availability` (late, offline) to the station's history unless it was
         heard from after it was judged (its `last_seen` is no longer `heard_at`); True
         when appended."""
@@ -142,6 +143,22 @@ class FleetStore(Store):
             [sid, at, availability, detail, sid, heard_at],
         )
         return cur.rowcount == 1
+
+    def device_states_by_station(self, town: str | None = None) -> dict[str, list[dict]]:
+        """Every station's device states (of one town), in one statement, by station."""
+        join, args = (
+            (" JOIN fleet_stations f ON f.sid = d.sid WHERE f.town = ?", [town])
+            if town
+            else ("", [])
+        )
+        out: dict[str, list[dict]] = {}
+        for row in self.db.query(
+            "SELECT d.sid, d.device, d.state, d.code, d.message, d.updated_at"
+            f" FROM device_states d{join} ORDER BY d.sid, d.device",
+            args,
+        ):
+            out.setdefault(row.pop("sid"), []).append(row)
+        return out
 
     def device_states(self, sid: str) -> list[dict]:
         return list(

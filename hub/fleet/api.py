@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from firmware_config import ConfigError
@@ -88,20 +89,25 @@ def mount_fleet(
     @router.get("/api/fleet")
     def fleet(
         town: str | None = None, actor: Actor = Depends(technician), s: FleetStore = Depends(store)
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         now = clock()
+        devices = s.device_states_by_station(town)
         stations = [
-            station_view(r, s.device_states(r["sid"]), now, limits) for r in s.fleet_overview(town)
+            station_view(r, devices.get(r["sid"], []), now, limits) for r in s.fleet_overview(town)
         ]
         counts: dict[str, int] = {}
         for st in stations:
             counts[st["availability"]] = counts.get(st["availability"], 0) + 1
-        return {
-            "at": now.isoformat(),
-            "heartbeat_interval": limits.interval,
-            "counts": counts,
-            "stations": stations,
-        }
+        # Plain JSON values already: FastAPI's generic encoder would walk every station's
+        # dict again (three quarters of the time of this call with 5,000 stations).
+        return JSONResponse(
+            {
+                "at": now.isoformat(),
+                "heartbeat_interval": limits.interval,
+                "counts": counts,
+                "stations": stations,
+            }
+        )
 
     @router.get("/api/fleet/{sid}")
     def station(

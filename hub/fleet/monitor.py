@@ -56,13 +56,22 @@ class FleetMonitor:
         for row in self.store.availability_facts():
             now_is = station_view(row, [], now, self.limits)["availability"]
             if now_is in SILENT and row["recorded"] != now_is:
-                due.append((row["sid"], row["last_seen"], now_is,
-                            f"最后心跳 {row['heartbeat_at'] or row['last_seen']}"))
+                due.append(
+                    (
+                        row["sid"],
+                        row["last_seen"],
+                        now_is,
+                        f"最后心跳 {row['heartbeat_at'] or row['last_seen']}",
+                    )
+                )
         changed = []
         if due:
             with self.store.transaction() as tx:
-                changed = [(sid, now_is) for sid, heard, now_is, detail in due
-                           if tx.note_silence(sid, heard, now.isoformat(), now_is, detail)]
+                changed = [
+                    (sid, now_is)
+                    for sid, heard, now_is, detail in due
+                    if tx.note_silence(sid, heard, now.isoformat(), now_is, detail)
+                ]
         for sid, state in changed:
             logger.warning("station %s is %s (no heartbeat)", sid, state)
         return changed

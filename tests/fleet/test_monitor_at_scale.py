@@ -75,11 +75,60 @@ def test_a_station_heard_from_after_it_was_judged_is_not_marked_late(tmp_path):
     fleet(tmp_path).close()
     intake = FleetStore.open(tmp_path / "hub.db")
     store = HeartbeatLandsBetween.open(tmp_path / "hub.db")
-    monitor = FleetMonitor(store, limits=Thresholds(interval=30),
-                           clock=lambda: NOW + timedelta(seconds=50))
+    monitor = FleetMonitor(
+        store, limits=Thresholds(interval=30), clock=lambda: NOW + timedelta(seconds=50)
+    )
     changed = monitor.check()
     assert (SIDS[0], "late") not in changed
     assert sorted(changed) == [(sid, "late") for sid in SIDS[1:]]
     assert [h["availability"] for h in store.history(SIDS[0])] == ["online"]
     intake.close()
+    store.close()
+
+
+def test_the_fleet_list_reads_the_database_the_same_number_of_times_for_any_fleet_size(
+    tmp_path, monkeypatch
+):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from hub.fleet import api as fleet_api
+    from hub.service import Actor
+
+    statements: list[str] = []
+
+    class Traced(FleetStore):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.db.conn.set_trace_callback(statements.append)
+
+    monkeypatch.setattr(fleet_api, "FleetStore", Traced)
+    store = fleet(tmp_path)
+    with store.transaction() as tx:
+        for sid in SIDS[:3]:
+            tx.upsert_device_state(sid, "printer", "fault", "paper_out", "缺纸", NOW.isoformat())
+    app = FastAPI()
+    fleet_api.mount_fleet(
+        app,
+        db_path=tmp_path / "hub.db",
+        authenticate=lambda request: Actor("张技术员", "technician"),
+        clock=lambda: NOW,
+    )
+    client = TestClient(app)
+
+    def statements_for(town: str | None) -> tuple[int, dict]:
+        statements.clear()
+        body = client.get("/api/fleet", params={"town": town} if town else {}).json()
+        return len(statements), body
+
+    few, _ = statements_for("411381101")  # 40 stations
+    registry = Registry(store)
+    for i in range(1, 121):
+        registry.add_station(f"411381102{i:03d}")
+    many, body = statements_for(None)  # 160 stations
+    assert many == few
+    assert len(body["stations"]) == 160
+    by_sid = {st["sid"]: st for st in body["stations"]}
+    assert by_sid[SIDS[0]]["devices"]["printer"]["code"] == "paper_out"
+    assert by_sid[SIDS[5]]["devices"] == {}
     store.close()
