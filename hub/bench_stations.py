@@ -34,6 +34,7 @@ import multiprocessing as mp
 import os
 import resource
 import selectors
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -229,8 +230,6 @@ def _station_worker(url: str, sids: list[str], offsets: list[float], interval: f
                                      heartbeat_payload(), qos=1, retain=True)
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 sent += 1
-            if not schedule:
-                stop_at = max(stop_at or now, now)
         if now - last_misc >= 1.0:  # keep-alive pings
             last_misc = now
             for st in stations:
@@ -559,6 +558,24 @@ def _ratio(a, b) -> float | None:
     return round(a / b, 2) if a and b else None
 
 
+def _size(n: int, args, work: Path, snapshot: bytes) -> dict:
+    """One fleet size: the baseline, then the hub, and the per-heartbeat figures."""
+    row: dict = {"stations": n, "heartbeats_per_min": round(n * 60 / args.interval_s, 1),
+                 "stated_heartbeats_per_min": round(n * 60 / args.interval, 1)}
+    if not args.no_baseline:
+        base = probe(n, "bare", args, work, snapshot)
+        row.update({f"baseline_{k}": v for k, v in base.items()})
+    row.update(probe(n, "hub", args, work, snapshot))
+    per_k = row["heartbeats_per_min"] / 1000
+    row["hub_cores_per_1000_hb_min"] = round(row["hub_cores"] / per_k, 4)
+    row["hub_net_cores_per_1000_hb_min"] = round(
+        max(0.0, row["hub_cores"] - row["hub_idle_cores"]) / per_k, 4)
+    if "baseline_broker_cores" in row:
+        row["broker_cores_added_by_hub"] = round(
+            row["broker_cores"] - row["baseline_broker_cores"], 4)
+    return row
+
+
 def bench_stations(args) -> dict:
     sizes = [int(s) for s in str(args.stations).split(",") if s.strip()]
     args.interval_s = args.interval * args.heartbeat_scale
@@ -575,21 +592,11 @@ def bench_stations(args) -> dict:
         "load_before": [round(x, 2) for x in os.getloadavg()],
         "catalog_bytes": len(snapshot), "sizes": [],
     }
-    for n in sizes:
-        row: dict = {"stations": n, "heartbeats_per_min": round(n * 60 / args.interval_s, 1),
-                     "stated_heartbeats_per_min": round(n * 60 / args.interval, 1)}
-        if not args.no_baseline:
-            base = probe(n, "bare", args, work, snapshot)
-            row.update({f"baseline_{k}": v for k, v in base.items()})
-        row.update(probe(n, "hub", args, work, snapshot))
-        per_k = row["heartbeats_per_min"] / 1000
-        row["hub_cores_per_1000_hb_min"] = round(row["hub_cores"] / per_k, 4)
-        row["hub_net_cores_per_1000_hb_min"] = round(
-            max(0.0, row["hub_cores"] - row["hub_idle_cores"]) / per_k, 4)
-        if "baseline_broker_cores" in row:
-            row["broker_cores_added_by_hub"] = round(
-                row["broker_cores"] - row["baseline_broker_cores"], 4)
-        result["sizes"].append(row)
+    try:
+        for n in sizes:
+            result["sizes"].append(_size(n, args, work, snapshot))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     rows = result["sizes"]
     result["growth"] = [
         {"from": a["stations"], "to": b["stations"],
