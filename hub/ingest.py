@@ -136,7 +136,9 @@ class Ingest:
                     self.store.mark_outgoing_sent(confirmed, now.isoformat())
                 for msg in batch:
                     self._handle(msg, now)
+                self._flush_blobs()  # the batch's photos are on disk before its commit
         except BaseException:
+            self.blobs.discard()
             with self._confirmed_lock:
                 self._confirmed[:0] = confirmed
             raise
@@ -145,6 +147,14 @@ class Ingest:
             self.storage_problem = None
         self.stats.batches += 1
         self.stats.messages += len(batch)
+
+    def _flush_blobs(self) -> None:
+        try:
+            self.blobs.flush()
+        except OSError as exc:
+            if _is_disk_error(exc):
+                raise StorageError("中心数据盘写入失败，请管理员检查磁盘空间", str(exc)) from exc
+            raise
 
     # one message, in its own savepoint ------------------------------------------------
     def _handle(self, msg: Message, now: datetime) -> None:
@@ -202,7 +212,7 @@ class Ingest:
             self._reject(msg, topic.station, None, [("blob", exc.reason)], now,
                          sha256=topic.sha256)
             return
-        self.blobs.put(topic.sha256, data)
+        self.blobs.stage(topic.sha256, data)
         self.store.insert_blob(topic.sha256, len(data), mime, topic.station, now.isoformat())
 
     def _submit(self, topic: Topic, msg: Message, now: datetime) -> None:

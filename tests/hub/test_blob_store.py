@@ -1,0 +1,58 @@
+"""Blob files of a batch: written aside, on disk before the commit, visible only after it."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+
+import pytest
+
+from hub.blobs import BlobStore
+from hub.crypto import FieldCipher, key_path
+
+
+def _jpeg(n: int) -> bytes:
+    return b"\xff\xd8\xff" + bytes([n]) * 5000 + b"\xff\xd9"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return BlobStore(tmp_path / "blobs", FieldCipher.load(key_path(tmp_path)))
+
+
+def test_staged_files_appear_only_after_the_flush_and_read_back_whole(store):
+    blobs = {hashlib.sha256(_jpeg(n)).hexdigest(): _jpeg(n) for n in range(5)}
+    for sha, data in blobs.items():
+        store.stage(sha, data)
+        store.stage(sha, data)  # the same photo twice in a batch is written once
+    assert not any(store.exists(sha) for sha in blobs)
+    store.flush()
+    assert all(store.read(sha) == data for sha, data in blobs.items())
+    assert not list(store.root.rglob("*.tmp*"))
+
+
+def test_a_failed_flush_leaves_no_file_and_no_temporary(store, monkeypatch):
+    data = _jpeg(9)
+    sha = hashlib.sha256(data).hexdigest()
+    store.stage(sha, data)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError):
+        store.flush()
+    monkeypatch.undo()
+    assert not store.exists(sha) and not list(store.root.rglob("*.tmp*"))
+    store.put(sha, data)  # and the next try writes it
+    assert store.read(sha) == data
+
+
+def test_a_discarded_batch_leaves_nothing_behind(store):
+    data = _jpeg(7)
+    sha = hashlib.sha256(data).hexdigest()
+    store.stage(sha, data)
+    store.discard()
+    store.flush()
+    assert not store.exists(sha) and not [p for p in store.root.rglob("*") if p.is_file()]
