@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3 python3-venv python3-dev mosquitto mosquitto-clients libzbar0 \
 	fonts-noto-cjk fontconfig xvfb xauth libgl1 libegl1 libgl1-mesa-dri libmtdev1 \
-	libsdl2-2.0-0 chromium
+	libsdl2-2.0-0 chromium espeak-ng
 DEMO_ARGS ?=
 
 .PHONY: setup system venv demo test lint clean

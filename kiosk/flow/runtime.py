@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -64,9 +65,10 @@ def join_pages(pages: tuple[bytes, ...]) -> bytes:
 class Speaker:
     """Voice guidance through espeak-ng (Mandarin) where installed; silent otherwise."""
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, *, record_dir: Path | None = None):
         self.program = shutil.which("espeak-ng") if enabled else None
         self.spoken: list[str] = []
+        self.record_dir = record_dir  # write each prompt to a WAV file instead of playing it
         self._current: subprocess.Popen | None = None
 
     def say(self, sentence: str, lang: str) -> None:
@@ -75,14 +77,23 @@ class Speaker:
             return
         if self._current and self._current.poll() is None:
             self._current.terminate()  # the new screen's prompt replaces the old one
-        voice = "en" if lang == "en" else "cmn"
+        # Slower than espeak's default (175 words a minute) for older listeners.
+        args = [self.program, "-v", "en" if lang == "en" else "cmn", "-s", "140"]
+        if self.record_dir is not None:
+            self.record_dir.mkdir(parents=True, exist_ok=True)
+            args += ["-w", str(self.record_dir / f"{len(self.spoken):03d}.wav")]
         try:
-            self._current = subprocess.Popen([self.program, "-v", voice, "-s", "140", sentence],
-                                             stdout=subprocess.DEVNULL,
+            self._current = subprocess.Popen([*args, sentence], stdout=subprocess.DEVNULL,
                                              stderr=subprocess.DEVNULL)
         except OSError:
             logger.info("voice guidance unavailable", exc_info=True)
             self.program = None
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """Wait for the prompt being spoken (or written) to end."""
+        if self._current is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._current.wait(timeout)
 
 
 class ProgressClient:
