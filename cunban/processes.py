@@ -95,7 +95,33 @@ class HubProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self, wait: bool = True) -> HubProcess:
-        log = open(self.data.parent / f"{self.data.name}-hub.log", "ab")  # noqa: SIM115
+        for _ in range(3):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self._spawn()
+            if not wait:
+                return self
+            try:
+                self.wait_healthy()
+                return self
+            except RuntimeError:
+                # free_port() only found a port free a moment ago: another process may have
+                # bound it since. Try a fresh one; any other failure is the hub's own.
+                if "address already in use" not in self.log_since(logged):
+                    raise
+                self.http_port = free_port()
+        raise RuntimeError("hub could not bind an HTTP port")
+
+    @property
+    def log_path(self) -> Path:
+        return self.data.parent / f"{self.data.name}-hub.log"
+
+    def log_since(self, offset: int) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_bytes()[offset:].decode("utf-8", "replace")
+        return ""
+
+    def _spawn(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [*self.wrapper, sys.executable, "-m", "cunban.cli", "--log-level", "INFO", "hub",
              "--data", str(self.data), "--mqtt", self.broker_url,
@@ -103,9 +129,6 @@ class HubProcess:
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log.close()
-        if wait:
-            self.wait_healthy()
-        return self
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -5,9 +5,10 @@ N simulated stations — each a real MQTT client with its own on-disk outbox
 group-commits and acks after the commit; the station deletes the row on the ack. Latency
 is measured from the outbox write to the ack arriving at the station.
 
-The baseline runs first in the same process with the same stations and payloads, against a
-bare echo instead of the hub: a paho client that receives on the submit topic and publishes
-an ack, nothing else. It is the ceiling a Python hub can reach on the machine.
+The baseline runs first with the same stations and payloads, against a bare echo (in a
+process of its own, like the hub) instead of the hub: a paho client that receives on the
+submit topic and publishes an ack, nothing else. It is the ceiling a Python hub can reach
+on the machine.
 
 Stations run their outboxes with `synchronous=NORMAL` (WAL, durable across a process
 crash): a real kiosk fsyncs its own disk, and here they would share the hub's.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import queue
 import random
@@ -390,7 +392,7 @@ def bench_backlog(args) -> dict:
             "duplicates": group["duplicates"] + single["duplicates"]}
 
 
-def run_echo(url: str, stop: threading.Event, ready: threading.Event) -> None:
+def run_echo(url: str, stop, ready) -> None:
     """The baseline consumer: bare paho, receive a submit, publish an ack, nothing else."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=unique_client_id("bench-echo"),
                          protocol=paho.MQTTv5)
@@ -470,8 +472,11 @@ def bench_ingest(args) -> dict:
                     "cpus": os.cpu_count()}
     try:
         if not args.no_baseline and args.hub_db is None:
-            stop, ready = threading.Event(), threading.Event()
-            echo = threading.Thread(target=run_echo, args=(url, stop, ready), daemon=True)
+            # The echo runs in a process of its own, as the hub does: sharing the stations'
+            # interpreter would make it a lower ceiling than the machine allows.
+            spawn = multiprocessing.get_context("spawn")
+            stop, ready = spawn.Event(), spawn.Event()
+            echo = spawn.Process(target=run_echo, args=(url, stop, ready), daemon=True)
             echo.start()
             ready.wait(10)
             time.sleep(0.3)
