@@ -157,3 +157,17 @@ def test_an_existing_database_is_backed_up_before_it_is_migrated(tmp_path):
     assert copy.execute("SELECT x FROM keep").fetchone() == (42,)
     copy.close()
     assert migrate(path) >= 1 and len(list((tmp_path / "backups").glob("*.db"))) == 1
+
+
+def test_applicant_lookups_use_the_keyed_index_and_the_dead_plaintext_index_is_gone(tmp_path):
+    path = tmp_path / "hub.db"
+    migrate(path)
+    db = sqlite3.connect(path)
+    indexes = {r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'applications'")}
+    assert "applications_applicant_index" in indexes
+    assert "applications_applicant" not in indexes  # the column is encrypted since 0005
+    plan = " ".join(str(r) for r in db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM applications WHERE applicant_id_index = ?", ["x"]))
+    assert "applications_applicant_index" in plan
+    db.close()
