@@ -428,8 +428,8 @@ def probe(n: int, mode: str, args, work: Path, snapshot: bytes) -> dict:
     """One fleet size against a fresh broker, with the hub (`hub`) or without (`bare`)."""
     run = work / f"{mode}-{n}"
     broker = Broker(run / "broker")
-    if args.broker_autosave:
-        _autosave_by_time(broker.conf, args.broker_autosave)
+    if args.broker_save_on_changes:
+        _save_on_changes(broker.conf, args.broker_save_on_changes)
     broker.start()
     hub = bare = tally = spy = None
     fleet = None
@@ -528,12 +528,13 @@ def _fleet_api_ms(hub: HubProcess) -> float | None:
     return round((time.perf_counter() - start) * 1000, 1) if status == 200 else None
 
 
-def _autosave_by_time(conf: Path, seconds: int) -> None:
-    """Make the broker save its persistence file every `seconds` instead of after every
-    few changes (the project's setting: each retained heartbeat is a change)."""
+def _save_on_changes(conf: Path, changes: int) -> None:
+    """Make the broker save its whole persistence file after every `changes` changes
+    (Mosquitto's `autosave_on_changes`) instead of on the project's timer; each retained
+    heartbeat is a change."""
     lines = conf.read_text(encoding="utf-8").splitlines()
-    lines = [f"autosave_interval {seconds}" if line.startswith("autosave_interval ")
-             else "autosave_on_changes false" if line.startswith("autosave_on_changes ")
+    lines = [f"autosave_interval {changes}" if line.startswith("autosave_interval ")
+             else "autosave_on_changes true" if line.startswith("autosave_on_changes ")
              else line for line in lines]
     conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -586,7 +587,7 @@ def bench_stations(args) -> dict:
     snapshot = _catalog_snapshot(work / "catalog")
     result: dict = {
         "interval_s": args.interval, "heartbeat_scale": args.heartbeat_scale,
-        "broker_autosave_s": args.broker_autosave or None,
+        "broker_save_on_changes": args.broker_save_on_changes or None,
         "beat_every_s": args.interval_s, "duration_s": args.duration,
         "machine": machine(), "nofile": [soft, hard],
         "load_before": [round(x, 2) for x in os.getloadavg()],
@@ -629,9 +630,9 @@ def register(bsub: argparse._SubParsersAction) -> None:
                    help="seconds the hub's idle CPU is measured before stations connect")
     q.add_argument("--workers", type=int, default=0,
                    help="station processes (0: one per 1,500 stations, at most 4)")
-    q.add_argument("--broker-autosave", type=int, default=0,
-                   help="seconds between the broker's persistence saves, instead of the "
-                        "project's save after every few changes (0: the project's)")
+    q.add_argument("--broker-save-on-changes", type=int, default=0,
+                   help="the broker saves its persistence after every N changes instead of "
+                        "on the project's timer (0: the project's configuration)")
     q.add_argument("--no-register", action="store_true",
                    help="do not register the stations in the hub's fleet registry")
     q.add_argument("--no-baseline", action="store_true",
