@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -122,7 +121,7 @@ class LightOutbox:
         self._lock = threading.Lock()
 
     def file(self, fields: dict, blobs: list[bytes]) -> tuple[str, bytes]:
-        app_id = str(uuid.uuid4())
+        app_id = str(m.new_application_id())
         with self._lock:
             self.counter += 1
             data = {**self.template["data"], "receipt_number": f"{self.sid}-{self.counter}"}

@@ -136,7 +136,7 @@ class Outbox:
         """
         for data in blobs:
             self._keep_blob(data)
-        app_id = uuid.uuid4()
+        app_id = m.new_application_id()
         now = datetime.now(UTC)
         with self._tx():
             counter = self._next_counter()

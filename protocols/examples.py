@@ -73,7 +73,7 @@ def example_submit(catalog: Catalog, station: str, *, counter: int = 1,
                               address="河南省邓州市穰东镇穰西社区", phone=phone),
         category=category, form=form, materials=refs,
     )
-    payload = m.encode(submit, message_id=application_id or uuid.uuid4(), ts=EXAMPLE_TIME)
+    payload = m.encode(submit, message_id=application_id or m.new_application_id(), ts=EXAMPLE_TIME)
     return payload, blobs
 
 

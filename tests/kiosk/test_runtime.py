@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import time
+import uuid
 
 import pytest
 
@@ -70,6 +71,7 @@ def test_a_filed_application_is_acked_and_its_progress_comes_back_masked_with_a_
     station.runtime.run([ev.FileApplication(fields(person), (pages,))])
     filed = station.wait_for(ev.Filed)
     assert filed.receipt_number == f"{SID}-1"
+    assert uuid.UUID(filed.application_id).version == 7  # time-ordered: see new_application_id
     acked = station.wait_for(ev.Acked)
     assert acked.application_id == filed.application_id and acked.case_number
     # the ack carried the first status: the station's own timeline starts at 01 收件

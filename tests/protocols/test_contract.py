@@ -124,3 +124,15 @@ def test_the_submit_example_writes_its_materials_named_by_sha256(tmp_path, capsy
 
 def test_docs_protocol_md_is_current(catalog):
     assert (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8") == render(catalog)
+
+
+def test_application_ids_are_time_ordered_uuids_so_the_hubs_indexes_grow_at_their_end():
+    import time
+
+    ids = []
+    for _ in range(50):
+        ids.append(m.new_application_id())
+        time.sleep(0.001)
+    assert all(i.version == 7 and type(i) is uuid.UUID for i in ids)
+    assert ids == sorted(ids) and [str(i) for i in ids] == sorted(str(i) for i in ids)
+    assert len(set(ids)) == 50
