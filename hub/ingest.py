@@ -10,6 +10,7 @@ is persistent); a crash after it means the outgoing rows are sent on the next st
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import queue
@@ -39,6 +40,10 @@ class IngestStats:
     stored: int = 0
     rejected: int = 0
     storage_errors: int = 0
+
+
+class _Isolate(Exception):
+    """A message raised in a batch run without savepoints."""
 
 
 class Ingest:
@@ -127,7 +132,24 @@ class Ingest:
             return bool(self._confirmed)
 
     def _commit(self, batch: list[Message]) -> None:
+        """One transaction for the batch. Messages run without savepoints first (two
+        statements fewer each, and almost every batch is clean); if one raises, the whole
+        transaction is rolled back and the batch runs again with one savepoint per message,
+        so that only the failing message is refused."""
         now = self._now()
+        stats = dataclasses.replace(self.stats)
+        try:
+            self._transaction(batch, now, isolate=False)
+        except _Isolate:
+            self.stats = stats  # what the undone pass counted
+            self._transaction(batch, now, isolate=True)
+        if self.storage_problem:
+            logger.warning("storage recovered")
+            self.storage_problem = None
+        self.stats.batches += 1
+        self.stats.messages += len(batch)
+
+    def _transaction(self, batch: list[Message], now: datetime, *, isolate: bool) -> None:
         with self._confirmed_lock:
             confirmed, self._confirmed = self._confirmed, []
         try:
@@ -135,18 +157,13 @@ class Ingest:
                 if confirmed:
                     self.store.mark_outgoing_sent(confirmed, now.isoformat())
                 for msg in batch:
-                    self._handle(msg, now)
+                    self._handle(msg, now, isolate)
                 self._flush_blobs()  # the batch's photos are on disk before its commit
         except BaseException:
             self.blobs.discard()
             with self._confirmed_lock:
                 self._confirmed[:0] = confirmed
             raise
-        if self.storage_problem:
-            logger.warning("storage recovered")
-            self.storage_problem = None
-        self.stats.batches += 1
-        self.stats.messages += len(batch)
 
     def _flush_blobs(self) -> None:
         try:
@@ -156,21 +173,26 @@ class Ingest:
                 raise StorageError("中心数据盘写入失败，请管理员检查磁盘空间", str(exc)) from exc
             raise
 
-    # one message, in its own savepoint ------------------------------------------------
-    def _handle(self, msg: Message, now: datetime) -> None:
+    # one message ----------------------------------------------------------------------
+    def _handle(self, msg: Message, now: datetime, isolate: bool = True) -> None:
         try:
             topic = self.topics.parse(msg.topic)
         except TopicError as exc:
             self._reject(msg, None, None, [("topic", str(exc))], now)
             return
         try:
-            with self.store.savepoint():
+            if isolate:
+                with self.store.savepoint():
+                    self._dispatch(topic, msg, now)
+            else:
                 self._dispatch(topic, msg, now)
         except StorageError:
             raise
         except Exception as exc:
             if _is_disk_error(exc):
                 raise StorageError("中心数据盘写入失败，请管理员检查磁盘空间", str(exc)) from exc
+            if not isolate:
+                raise _Isolate() from exc  # its writes are not separable: redo the batch
             logger.exception("could not handle a message on %s", msg.topic)
             self._reject(msg, topic.station, None, [("payload", f"hub error: {exc}")], now)
 

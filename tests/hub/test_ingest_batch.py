@@ -1,0 +1,75 @@
+"""A batch is one transaction: a message that raises undoes only itself."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import paho.mqtt.client as paho
+import pytest
+
+from hub.blobs import BlobStore
+from hub.calendar import WorkCalendar
+from hub.catalog import load_catalog
+from hub.crypto import FieldCipher, key_path
+from hub.db import migrate
+from hub.db.repositories import Store
+from hub.ingest import Ingest
+from hub.service import ApplicationService
+from protocols.examples import example_submit
+from protocols.topics import Kind, Topics
+
+SID = "411381101001"
+
+
+def _message(topic: str, payload: bytes, mid: int) -> paho.MQTTMessage:
+    msg = paho.MQTTMessage(mid=mid, topic=topic.encode())
+    msg.payload, msg.qos = payload, 1
+    return msg
+
+
+@pytest.fixture
+def ingest(tmp_path):
+    migrate(tmp_path / "hub.db")
+    cipher = FieldCipher.load(key_path(tmp_path))
+    store = Store(tmp_path / "hub.db", cipher)
+    topics = Topics()
+    svc = ApplicationService(store, load_catalog(), WorkCalendar.load(), topics)
+    yield Ingest(store, BlobStore(tmp_path / "blobs", cipher), svc, topics)
+    store.close()
+
+
+def test_a_message_that_raises_is_refused_alone_and_the_rest_of_its_batch_is_stored(
+        ingest, monkeypatch):
+    topics = ingest.topics
+    payload, blobs = example_submit(load_catalog(), SID)
+    batch = [_message(topics.blob(SID, sha), data, n) for n, (sha, data) in
+             enumerate(blobs.items())]
+    env, ids = json.loads(payload), []
+    for n in range(5):
+        env["id"] = str(uuid.uuid4())
+        env["data"]["receipt_number"] = f"{SID}-{n + 1}"
+        ids.append(env["id"])
+        batch.append(_message(topics.station(Kind.SUBMIT, SID), json.dumps(env).encode(),
+                              100 + n))
+    receive = ingest.service.receive
+
+    def flaky(station, envelope, now):
+        if str(envelope.id) == ids[2]:
+            ingest.store.db.conn.execute("INSERT INTO case_sequences VALUES ('half-done', 1)")
+            raise RuntimeError("a bug in the middle of a write")
+        return receive(station, envelope, now)
+
+    monkeypatch.setattr(ingest.service, "receive", flaky)
+    ingest._commit(batch)
+
+    db = ingest.store.db.conn
+    stored = {r[0] for r in db.execute("SELECT id FROM applications")}
+    assert stored == set(ids) - {ids[2]}
+    assert ingest.stats.stored == 4  # counted once, not again for the redone batch
+    assert db.execute("SELECT count(*) FROM case_sequences WHERE key = 'half-done'"
+                      ).fetchone() == (0,)  # the failing message's own write is undone
+    [reasons] = db.execute("SELECT reasons_json FROM rejections").fetchone()
+    assert "a bug in the middle of a write" in reasons
+    acks = [r[0] for r in db.execute("SELECT topic FROM outgoing") if r[0].endswith("/ack")]
+    assert len(acks) == 4
