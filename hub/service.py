@@ -129,8 +129,8 @@ class ApplicationService:
             value = submit.form.get(fld.key)
             if fld.required and value in (None, ""):
                 err(f"form.{fld.key}", f"请填写“{fld.label}”")
-            elif fld.type == "choice" and value not in (None, "") and value not in fld.options:
-                err(f"form.{fld.key}", f"“{fld.label}”只能选择：{'、'.join(fld.options)}")
+            elif value not in (None, "") and (reason := _form_value_problem(fld, value)):
+                err(f"form.{fld.key}", reason)
         extra = set(submit.form) - {f.key for f in item.form}
         for key in sorted(extra):
             err(f"form.{key}", "该事项没有这一项，请不要填写")
@@ -381,3 +381,30 @@ class ApplicationService:
 
 def today_in_china(now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(CHINA).date()
+
+
+def _form_value_problem(fld, value) -> str | None:
+    """Why a form answer does not fit its field's type, as a plain sentence; None if it does."""
+    if fld.type == "choice":
+        if value not in fld.options:
+            return f"“{fld.label}”只能选择：{'、'.join(fld.options)}"
+    elif fld.type == "bool":
+        if not isinstance(value, bool):
+            return f"“{fld.label}”只能回答“是”或“否”"
+    elif fld.type == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
+                or value in (float("inf"), float("-inf")):
+            return f"“{fld.label}”应填写数字"
+    elif fld.type == "date":
+        if not isinstance(value, str) or len(value) != 10:
+            return f"“{fld.label}”应按 年-月-日 填写日期"
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return f"“{fld.label}”不是有效的日期，请按 年-月-日 填写"
+    elif fld.type == "text":
+        if not isinstance(value, str):
+            return f"“{fld.label}”应填写文字"
+        if fld.max_length and len(value) > fld.max_length:
+            return f"“{fld.label}”最多{fld.max_length}个字，请删减"
+    return None

@@ -146,3 +146,30 @@ def test_the_person_who_collects_a_result_is_not_stored_in_clear(svc):
     raw = svc.store.db.execute("SELECT payload_json FROM events WHERE application_id = ? "
                                "AND code = 16", [app_id]).fetchone()[0]
     assert collector not in raw and "张秀英" not in raw
+
+
+@pytest.mark.parametrize(("answers", "field", "words"), [
+    ({"hospital_level": "三级", "admission_date": "2026-02-30"}, "form.admission_date",
+     "有效的日期"),
+    ({"hospital_level": "三级", "admission_date": "27/11/2026"}, "form.admission_date", "年-月-日"),
+    ({"hospital_level": "三级", "admission_date": 20261127}, "form.admission_date", "年-月-日"),
+    ({"hospital_level": "甲等", "admission_date": "2026-11-27"}, "form.hospital_level", "只能选择"),
+])
+def test_form_answers_of_the_wrong_type_are_refused_by_the_hub_with_a_plain_reason(
+        svc, answers, field, words):
+    item = svc.catalog.item("GG00102000")  # a choice and a date
+    submit = m.decode(Kind.SUBMIT, example_submit(svc.catalog, SID, service_code=item.code)[0])
+    levels = next(f for f in item.form if f.key == "hospital_level").options
+    answers = {k: (levels[0] if v == "三级" else v) for k, v in answers.items()}
+    errors = svc.validate(submit.data.model_copy(update={"form": answers}))
+    assert [e.field for e in errors] == [field] and words in errors[0].reason
+
+
+def test_form_answers_of_the_right_types_pass(svc):
+    number = svc.catalog.item("GG00101000")  # insured_year: number
+    submit = m.decode(Kind.SUBMIT, example_submit(svc.catalog, SID, service_code=number.code)[0])
+    for good in (15, 2.5):
+        assert svc.validate(submit.data.model_copy(update={"form": {"insured_year": good}})) == []
+    for bad in ("15", True, float("nan")):
+        [error] = svc.validate(submit.data.model_copy(update={"form": {"insured_year": bad}}))
+        assert error.field == "form.insured_year" and "数字" in error.reason
