@@ -556,7 +556,9 @@ def _workers(n: int) -> int:
 
 
 def _ratio(a, b) -> float | None:
-    return round(a / b, 2) if a and b else None
+    """a / b; None when either is not positive (a net figure lost in the idle one's noise:
+    /proc counts CPU in ticks of 10 ms)."""
+    return round(a / b, 2) if a and b and a > 0 and b > 0 else None
 
 
 def _size(n: int, args, work: Path, snapshot: bytes) -> dict:
