@@ -368,20 +368,26 @@ class Store:
         return [{**r, "phone": self.cipher.decrypt(r["phone"])} for r in rows]
 
     # stations --------------------------------------------------------------------------
+    # Heartbeats arrive on the intake path: plain statements (sqlite-utils' upsert reads
+    # the table's structure on every call).
     def upsert_station(self, sid: str, state: str, software: str, config_version: int | None,
                        outbox_pending: int | None, at: str) -> None:
-        self.db["stations"].upsert({
-            "sid": sid, "state": state, "software": software,
-            "config_version": config_version, "outbox_pending": outbox_pending,
-            "last_seen": at,
-        }, pk="sid")
+        self.db.conn.execute(
+            "INSERT INTO stations (sid, state, software, config_version, outbox_pending, "
+            "last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sid) DO UPDATE SET "
+            "state = excluded.state, software = excluded.software, "
+            "config_version = excluded.config_version, "
+            "outbox_pending = excluded.outbox_pending, last_seen = excluded.last_seen",
+            [sid, state, software, config_version, outbox_pending, at])
 
     def upsert_device_state(self, sid: str, device: str, state: str, code: str, message: str,
                             at: str) -> None:
-        self.db["device_states"].upsert({
-            "sid": sid, "device": device, "state": state, "code": code, "message": message,
-            "updated_at": at,
-        }, pk=("sid", "device"))
+        self.db.conn.execute(
+            "INSERT INTO device_states (sid, device, state, code, message, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sid, device) DO UPDATE SET "
+            "state = excluded.state, code = excluded.code, message = excluded.message, "
+            "updated_at = excluded.updated_at",
+            [sid, device, state, code, message, at])
 
     def station(self, sid: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM stations WHERE sid = ?", [sid]))

@@ -73,3 +73,18 @@ def test_a_message_that_raises_is_refused_alone_and_the_rest_of_its_batch_is_sto
     assert "a bug in the middle of a write" in reasons
     acks = [r[0] for r in db.execute("SELECT topic FROM outgoing") if r[0].endswith("/ack")]
     assert len(acks) == 4
+
+
+def test_a_station_status_and_a_device_state_are_kept_as_the_latest_per_station(ingest):
+    store = ingest.store
+    with store.transaction():
+        store.upsert_station(SID, "online", "1.0", 3, 5, "2026-11-27T01:00:00+00:00")
+        store.db.conn.execute("UPDATE stations SET disk_free_mb = 900 WHERE sid = ?", [SID])
+        store.upsert_station(SID, "online", "1.1", 4, 0, "2026-11-27T01:00:30+00:00")
+        store.upsert_device_state(SID, "printer", "fault", "paper_out", "缺纸", "t1")
+        store.upsert_device_state(SID, "printer", "ok", "", "", "t2")
+    row = store.station(SID)
+    assert (row["software"], row["config_version"], row["outbox_pending"], row["last_seen"],
+            row["disk_free_mb"]) == ("1.1", 4, 0, "2026-11-27T01:00:30+00:00", 900)
+    assert store.db.execute("SELECT state, code, updated_at FROM device_states").fetchall() \
+        == [("ok", "", "t2")]
