@@ -51,6 +51,9 @@ class Store:
         self.cipher = cipher or FieldCipher.load(key_path(self.path.parent))
         self.db: sqlite_utils.Database = connect(self.path)
         self._tx_lock = threading.RLock()
+        # Rows nothing reads back before the commit (outgoing messages, SMS) are gathered
+        # inside a transaction and written by one executemany each just before it commits.
+        self._deferred: dict[str, list[list]] | None = None
         self._check_key()
 
     @classmethod
@@ -130,8 +133,10 @@ class Store:
                 self.db.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise _storage_error(exc) from exc
+            self._deferred = {sql: [] for sql in _DEFERRED}
             try:
                 yield self
+                self._write_deferred()
                 self.db.conn.execute("COMMIT")
             except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
@@ -139,18 +144,35 @@ class Store:
                 if isinstance(exc, sqlite3.OperationalError):
                     raise _storage_error(exc) from exc
                 raise
+            finally:
+                self._deferred = None
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested unit inside a transaction: one bad message undoes only itself."""
+        marks = {sql: len(rows) for sql, rows in (self._deferred or {}).items()}
         self.db.conn.execute("SAVEPOINT one")
         try:
             yield
         except BaseException:
             self.db.conn.execute("ROLLBACK TO one")
             self.db.conn.execute("RELEASE one")
+            for sql, mark in marks.items():
+                del self._deferred[sql][mark:]
             raise
         self.db.conn.execute("RELEASE one")
+
+    def _defer(self, sql: str, values: list) -> None:
+        if self._deferred is None:  # outside a transaction: written at once
+            self.db.conn.execute(sql, values)
+        else:
+            self._deferred[sql].append(values)
+
+    def _write_deferred(self) -> None:
+        for sql, rows in self._deferred.items():
+            if rows:
+                self.db.conn.executemany(sql, rows)
+                rows.clear()
 
     def ping(self) -> bool:
         try:
@@ -313,11 +335,8 @@ class Store:
 
     # outgoing MQTT ---------------------------------------------------------------------
     def queue_outgoing(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                       at: str) -> int:
-        cursor = self.db.execute(
-            "INSERT INTO outgoing (topic, payload, qos, retain, created_at) "
-            "VALUES (?, ?, ?, ?, ?)", [topic, payload, qos, int(retain), at])
-        return cursor.lastrowid
+                       at: str) -> None:
+        self._defer(_QUEUE_OUTGOING, [topic, payload, qos, int(retain), at])
 
     def unsent_outgoing(self, after_id: int = 0, limit: int = 1000) -> list[dict]:
         return list(self.db.query(
@@ -338,11 +357,8 @@ class Store:
     # SMS -------------------------------------------------------------------------------
     def queue_sms(self, *, application_id: str, event_seq: int, phone: str, text: str,
                   at: str) -> None:
-        self._insert("sms", {
-            "application_id": application_id, "event_seq": event_seq,
-            "phone": self.cipher.encrypt(phone),
-            "text": text, "created_at": at, "next_attempt_at": at,
-        })
+        self._defer(_QUEUE_SMS, [application_id, event_seq, self.cipher.encrypt(phone), text,
+                                 at, at])
 
     def due_sms(self, now: str, limit: int = 50) -> list[dict]:
         return self._sms_opened(self.db.query(
@@ -397,6 +413,13 @@ class Store:
 # The applicant's columns stored encrypted (applicant_json repeats all three).
 _SEALED = ("applicant_id_number", "applicant_name", "applicant_phone", "applicant_json")
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+_QUEUE_OUTGOING = ("INSERT INTO outgoing (topic, payload, qos, retain, created_at) "
+                   "VALUES (?, ?, ?, ?, ?)")
+_QUEUE_SMS = ("INSERT INTO sms (application_id, event_seq, phone, text, created_at, "
+              "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)")
+_DEFERRED = (_QUEUE_OUTGOING, _QUEUE_SMS)  # in this order: the messages, then the SMS
 
 
 @functools.lru_cache(maxsize=256)

@@ -88,3 +88,34 @@ def test_a_station_status_and_a_device_state_are_kept_as_the_latest_per_station(
             row["disk_free_mb"]) == ("1.1", 4, 0, "2026-11-27T01:00:30+00:00", 900)
     assert store.db.execute("SELECT state, code, updated_at FROM device_states").fetchall() \
         == [("ok", "", "t2")]
+
+
+def test_messages_and_sms_queued_in_a_transaction_are_written_at_its_commit_and_only_then(
+        ingest):
+    store = ingest.store
+
+    def count(table):
+        return store.db.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    store.queue_outgoing("t/now", b"x", at="t0")  # outside a transaction: at once
+    assert count("outgoing") == 1
+    with store.transaction():
+        store.queue_outgoing("t/a", b"a", at="t1")
+        store.queue_sms(application_id=None, event_seq=1, phone="13800138000", text="甲",
+                        at="t1")
+        with pytest.raises(RuntimeError), store.savepoint():
+            store.queue_outgoing("t/undone", b"u", at="t1")
+            store.queue_sms(application_id=None, event_seq=2, phone="13800138001",
+                            text="乙", at="t1")
+            raise RuntimeError("this message is refused")
+        store.queue_outgoing("t/b", b"b", at="t1")
+        assert count("outgoing") == 1  # gathered, not yet written
+    topics = [r[0] for r in store.db.conn.execute("SELECT topic FROM outgoing ORDER BY id")]
+    assert topics == ["t/now", "t/a", "t/b"]
+    assert [r["text"] for r in store.due_sms("t2")] == ["甲"]
+    with pytest.raises(RuntimeError), store.transaction():
+        store.queue_outgoing("t/rolled-back", b"r", at="t3")
+        raise RuntimeError("the batch failed")
+    assert count("outgoing") == 3
+    store.queue_outgoing("t/after", b"z", at="t4")  # nothing left over from the failed one
+    assert count("outgoing") == 4
