@@ -394,7 +394,7 @@ def bench_backlog(args) -> dict:
 def run_echo(url: str, stop, ready) -> None:
     """The baseline consumer: bare paho, receive a submit, publish an ack, nothing else."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=unique_client_id("bench-echo"),
-                         protocol=paho.MQTTv5)
+                         protocol=paho.MQTTv311)  # as the hub's own connection
     client.max_inflight_messages_set(100)
 
     def on_connect(c, userdata, flags, reason_code, properties):

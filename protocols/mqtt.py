@@ -89,7 +89,8 @@ class _Pending:
 
 
 class MqttEndpoint:
-    """A connected MQTT v5 client with presence, resubscription and publish confirmation."""
+    """A connected MQTT client (v5, or 3.1.1) with presence, resubscription and publish
+    confirmation."""
 
     def __init__(
         self,
@@ -110,7 +111,12 @@ class MqttEndpoint:
         username: str | None = None,
         password: str | None = None,
         reconnect_delay: tuple[int, int] = (1, 30),
+        mqtt311: bool = False,
     ) -> None:
+        """`mqtt311` speaks MQTT 3.1.1 instead of 5: no CONNECT properties, so the session
+        lasts as the broker's `persistent_client_expiration` says and the in-flight window
+        is the broker's `max_inflight_messages` (`session_expiry`, `receive_maximum` unused).
+        """
         self.broker = BrokerUrl.parse(url)
         self.client_id = client_id
         self.presence = presence
@@ -127,11 +133,13 @@ class MqttEndpoint:
         self._pending = _Pending()
         self._stopping = False
 
+        self.mqtt311 = mqtt311
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=paho.MQTTv5,
+            protocol=paho.MQTTv311 if mqtt311 else paho.MQTTv5,
             manual_ack=manual_ack,
+            **({"clean_session": not persistent_session} if mqtt311 else {}),
         )
         # paho walks its whole in-flight table on every PUBACK: a window of 100 keeps the
         # pipe full without that walk dominating (1000 was measurably slower).
@@ -160,6 +168,11 @@ class MqttEndpoint:
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> MqttEndpoint:
         """Connect in the background; reconnects forever until `stop()`."""
+        if self.mqtt311:
+            self.client.connect_async(self.broker.host, self.broker.port,
+                                      keepalive=self.keepalive)
+            self.client.loop_start()
+            return self
         props = Properties(PacketTypes.CONNECT)
         if self.persistent_session:
             props.SessionExpiryInterval = self.session_expiry
