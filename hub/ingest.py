@@ -1,11 +1,12 @@
 """The hub's MQTT intake: group commit, ack after commit, and the transactional outbox.
 
 One worker thread owns the writes. The paho network thread only queues what arrives.
-The worker takes a batch (everything waiting, up to `batch_size`), handles each message in
-its own savepoint inside one transaction, commits once, and only then acknowledges every
-PUBLISH of the batch to the broker (manual ack) and publishes what the batch queued in the
-`outgoing` table. A crash before the commit means the broker redelivers (the hub's session
-is persistent); a crash after it means the outgoing rows are sent on the next start.
+The worker takes a batch (everything waiting, up to `batch_size`), handles its messages in
+one transaction (each in its own savepoint when one of them fails), commits once, and only
+then acknowledges every PUBLISH of the batch to the broker (manual ack) and publishes what
+the batch queued in the `outgoing` table. A crash before the commit means the broker
+redelivers (the hub's session is persistent); a crash after it means the outgoing rows are
+sent on the next start.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class Ingest:
             self.blobs.flush()
         except OSError as exc:
             if _is_disk_error(exc):
-                raise StorageError("中心数据盘写入失败，请管理员检查磁盘空间", str(exc)) from exc
+                raise _disk_failed(exc) from exc
             raise
 
     # one message ----------------------------------------------------------------------
@@ -190,7 +191,7 @@ class Ingest:
             raise
         except Exception as exc:
             if _is_disk_error(exc):
-                raise StorageError("中心数据盘写入失败，请管理员检查磁盘空间", str(exc)) from exc
+                raise _disk_failed(exc) from exc
             if not isolate:
                 raise _Isolate() from exc  # its writes are not separable: redo the batch
             logger.exception("could not handle a message on %s", msg.topic)
@@ -335,3 +336,7 @@ class Ingest:
 def _is_disk_error(exc: Exception) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS,
                                                       errno.EIO)
+
+
+def _disk_failed(exc: OSError) -> StorageError:
+    return StorageError("中心数据盘写入失败，请管理员检查磁盘空间", str(exc))
