@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hub.blobs import BlobRejected, BlobStore
 from hub.db import StorageError
@@ -32,6 +32,9 @@ from protocols.topics import Kind, Topic, TopicError, Topics
 logger = logging.getLogger(__name__)
 
 RESEND_AFTER = 30.0  # seconds an unconfirmed outgoing message waits before it is sent again
+SENT_KEPT = timedelta(days=7)  # how long a sent outgoing message stays in the table
+PRUNE_EVERY = 60.0  # seconds between two prunings of sent outgoing messages
+PRUNE_CHUNK = 2000  # rows deleted per pruning transaction
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Ingest:
         self._inflight: dict[int, float] = {}
         self._high_water = 0
         self._last_sweep = 0.0
+        self._last_prune = float("-inf")
 
     # wiring -----------------------------------------------------------------------------
     def attach(self, endpoint: MqttEndpoint) -> None:
@@ -103,6 +107,7 @@ class Ingest:
                             self.endpoint.ack(msg.mid, msg.qos)
                     pending = []
                 self._publish_outgoing()
+                self._prune_outgoing()
             except StorageError as exc:
                 # Nothing is acked: the batch is kept and tried again when the disk recovers.
                 self.stats.storage_errors += 1
@@ -324,6 +329,23 @@ class Ingest:
                     return
                 self._inflight[row["id"]] = clock
                 self._high_water = max(self._high_water, row["id"])
+
+    def _prune_outgoing(self) -> None:
+        """Now and then, delete sent messages older than `SENT_KEPT`: the table would
+        otherwise grow by every ack and status the hub ever sent. A chunk per transaction,
+        so intake never waits long behind it."""
+        clock = time.monotonic()
+        if clock - self._last_prune < PRUNE_EVERY:
+            return
+        self._last_prune = clock
+        before = (self._now() - SENT_KEPT).isoformat()
+        while not self._stop.is_set():
+            with self.store.transaction():
+                deleted = self.store.prune_sent_outgoing(before, PRUNE_CHUNK)
+            if deleted:
+                logger.info("pruned %d sent outgoing messages", deleted)
+            if deleted < PRUNE_CHUNK or not self._inbox.empty():
+                return
 
     def _confirmer(self, row_id: int):
         def confirm() -> None:

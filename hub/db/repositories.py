@@ -350,6 +350,15 @@ class Store:
             self.db.execute(f"UPDATE outgoing SET sent_at = ? WHERE id IN ({marks})",
                             [at, *chunk])
 
+    def prune_sent_outgoing(self, before: str, limit: int = 2000) -> int:
+        """Delete up to `limit` outgoing messages confirmed sent before `before`, oldest
+        first; unsent ones are never touched. Returns how many went."""
+        cursor = self.db.conn.execute(
+            "DELETE FROM outgoing WHERE id IN (SELECT id FROM outgoing "
+            "WHERE sent_at IS NOT NULL AND sent_at < ? ORDER BY sent_at LIMIT ?)",
+            [before, limit])
+        return cursor.rowcount
+
     def count_unsent_outgoing(self) -> int:
         return self.db.execute(
             "SELECT count(*) FROM outgoing WHERE sent_at IS NULL").fetchone()[0]

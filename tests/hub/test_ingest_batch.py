@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as paho
 import pytest
 
+import hub.ingest as hub_ingest
 from hub.blobs import BlobStore
 from hub.calendar import WorkCalendar
 from hub.catalog import load_catalog
@@ -119,3 +121,38 @@ def test_messages_and_sms_queued_in_a_transaction_are_written_at_its_commit_and_
     assert count("outgoing") == 3
     store.queue_outgoing("t/after", b"z", at="t4")  # nothing left over from the failed one
     assert count("outgoing") == 4
+
+
+def test_sent_outgoing_messages_older_than_a_week_are_pruned_and_unsent_ones_kept(
+        ingest, monkeypatch):
+    store = ingest.store
+    now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    ingest._now = lambda: now
+    with store.transaction():
+        for n in range(5):
+            store.queue_outgoing(f"t/old-sent-{n}", b"o", at="x")
+        store.queue_outgoing("t/old-unsent", b"u", at="x")
+        store.queue_outgoing("t/recent-sent", b"r", at="x")
+        store.queue_outgoing("t/recent-unsent", b"n", at="x")
+    ids = {r[1]: r[0] for r in store.db.conn.execute("SELECT id, topic FROM outgoing")}
+    with store.transaction():
+        store.mark_outgoing_sent([ids[f"t/old-sent-{n}"] for n in range(5)],
+                                 (now - timedelta(days=8)).isoformat())
+        store.mark_outgoing_sent([ids["t/recent-sent"]], (now - timedelta(days=6)).isoformat())
+    kept = ["t/old-unsent", "t/recent-sent", "t/recent-unsent"]
+
+    with store.transaction():  # a chunk at a time, oldest first
+        assert store.prune_sent_outgoing((now - timedelta(days=7)).isoformat(), 2) == 2
+    monkeypatch.setattr(hub_ingest, "PRUNE_CHUNK", 2)
+    ingest._prune_outgoing()  # chunk after chunk until one comes back short
+    left = [r[0] for r in store.db.conn.execute("SELECT topic FROM outgoing ORDER BY id")]
+    assert left == kept
+    assert store.count_unsent_outgoing() == 2
+
+    now += timedelta(days=2)  # not due again until PRUNE_EVERY has passed
+    ingest._prune_outgoing()
+    assert store.db.conn.execute("SELECT count(*) FROM outgoing").fetchone()[0] == 3
+    ingest._last_prune -= hub_ingest.PRUNE_EVERY
+    ingest._prune_outgoing()
+    left = [r[0] for r in store.db.conn.execute("SELECT topic FROM outgoing ORDER BY id")]
+    assert left == ["t/old-unsent", "t/recent-unsent"]
