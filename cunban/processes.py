@@ -142,15 +142,21 @@ class HubProcess:
             time.sleep(0.1)
         raise TimeoutError("hub did not become healthy")
 
-    def peak_rss(self) -> int | None:
-        """The hub's peak resident set in bytes (VmHWM), while it runs."""
+    def hub_pid(self) -> int | None:
+        """The hub's own process (the started one, or its child under a wrapper)."""
         with contextlib.suppress(OSError, AttributeError):
             for pid in _self_and_children(self.proc.pid):
-                status = Path(f"/proc/{pid}/status").read_text()
                 if "cunban.cli" in Path(f"/proc/{pid}/cmdline").read_text():
-                    for line in status.splitlines():
-                        if line.startswith("VmHWM:"):
-                            return int(line.split()[1]) * 1024
+                    return pid
+        return None
+
+    def peak_rss(self) -> int | None:
+        """The hub's peak resident set in bytes (VmHWM), while it runs."""
+        with contextlib.suppress(OSError, TypeError):
+            status = Path(f"/proc/{self.hub_pid()}/status").read_text()
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
         return None
 
     def kill9(self) -> None:

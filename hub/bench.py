@@ -17,6 +17,7 @@ crash): a real kiosk fsyncs its own disk, and here they would share the hub's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -37,6 +38,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cunban.processes import Broker, HubProcess
+from hub.bench_stations import cpu_seconds
 from kiosk.outbox import Outbox
 from protocols import messages as m
 from protocols.mqtt import BrokerUrl, MqttEndpoint, unique_client_id
@@ -219,7 +221,7 @@ class Station:
                     for i, d in enumerate(data)]
             fields = {**fields, "materials": refs}
         app_id, payload = self.outbox.file(fields, data)
-        now = time.perf_counter()
+        now = time.monotonic()
         with self._lock:
             self.filed[app_id] = now
             self.sent_at[app_id] = now
@@ -229,7 +231,7 @@ class Station:
 
     def resend_stale(self) -> int:
         """Publish again what waited too long for its ack (the uploader's retry)."""
-        now = time.perf_counter()
+        now = time.monotonic()
         count = 0
         for app_id, payload, blobs in self.outbox.pending():
             with self._lock:
@@ -244,7 +246,7 @@ class Station:
 
     def _ack_loop(self) -> None:
         while (payload := self._acks.get()) is not None:
-            at = time.perf_counter()
+            at = time.monotonic()
             app_id = self.outbox.acked(payload)
             if app_id is None:
                 self.other_acks += 1
@@ -257,20 +259,140 @@ class Station:
             self._room.release()
 
 
-def run_load(url: str, workdir: Path, catalog, args) -> dict:
-    fields, shared, codes, template = _template(catalog)
+def _machine_ticks() -> tuple[int, int, int]:
+    """(all, idle, iowait) CPU ticks of the whole machine since boot."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(ticks), ticks[3], ticks[4]
+
+
+class CpuMeter:
+    """Cores each process (or group of processes) used over a window, and the machine's
+    idle and iowait shares."""
+
+    def __init__(self, pids: dict[str, int | list[int] | None]):
+        self.pids = {name: pid if isinstance(pid, list) else [pid]
+                     for name, pid in pids.items() if pid}
+        self._first = self._read()
+
+    def _read(self) -> tuple[float, dict[str, float], tuple[int, int, int]]:
+        used = {}
+        for name, pids in self.pids.items():
+            with contextlib.suppress(OSError):
+                used[name] = sum(cpu_seconds(pid) for pid in pids)
+        return time.monotonic(), used, _machine_ticks()
+
+    def stop(self) -> dict[str, float]:
+        (w0, c0, m0), (w1, c1, m1) = self._first, self._read()
+        out = {name: round((c1[name] - c0[name]) / (w1 - w0), 2) for name in c1 if name in c0}
+        ticks = (m1[0] - m0[0]) or 1
+        out["machine_idle"] = round((m1[1] - m0[1]) / ticks, 3)
+        out["machine_iowait"] = round((m1[2] - m0[2]) / ticks, 3)
+        return out
+
+
+class CpuSampler:
+    """The hub's CPU time sampled every 10 ms, to charge a stretch of wall time to it."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            with contextlib.suppress(OSError):
+                self.samples.append((time.monotonic(), cpu_seconds(self.pid)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def between(self, t0: float, t1: float) -> float | None:
+        """CPU seconds the process used from about `t0` to about `t1`."""
+        before = [cpu for at, cpu in self.samples if at <= t0]
+        after = [cpu for at, cpu in self.samples if at >= t1]
+        if not before or not after:
+            return None
+        return after[0] - before[-1]
+
+
+def run_load(url: str, workdir: Path, catalog, args,
+             pids: dict[str, int | None] | None = None) -> dict:
+    """File for `args.duration` seconds from stations spread over `args.station_procs`
+    processes (one interpreter would be what limits a fast consumer), then wait for the
+    last acks. `pids` are the processes whose CPU is measured over the filing."""
+    sids = station_ids(args.kiosks)
+    procs = max(1, min(args.station_procs, len(sids)))
+    spawn = multiprocessing.get_context("spawn")
+    go, start_at, out = spawn.Event(), spawn.Value("d", 0.0), spawn.Queue()
+    parts = _template(catalog)
+    workers = [spawn.Process(target=_load_worker, daemon=True,
+                             args=(url, workdir, sids[i::procs], parts, args, go, start_at,
+                                   out))
+               for i in range(procs)]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in workers:
+            kind, detail = out.get(timeout=120)
+            if kind != "ready":
+                raise RuntimeError(f"a station process failed: {detail}")
+        time.sleep(0.5)  # subscriptions and shared blobs settle before the clock starts
+        start_at.value = start = time.monotonic() + 0.2
+        go.set()
+        time.sleep(max(0.0, start - time.monotonic()))
+        meter = CpuMeter({**(pids or {}), "stations": [w.pid for w in workers]})
+        time.sleep(args.duration)
+        cpu = meter.stop()  # over the filing, not the drain
+        done = []
+        for _ in workers:
+            kind, detail = out.get(timeout=args.drain + 120)
+            if kind != "done":
+                raise RuntimeError(f"a station process failed: {detail}")
+            done.append(detail)
+    finally:
+        for worker in workers:
+            worker.join(30)
+            if worker.is_alive():
+                worker.kill()
+    acks = [at for d in done for at in d["acks"]]
+    end = max(acks) if acks else time.monotonic()
+    return {"sent": sum(d["sent"] for d in done), "acked": len(acks), "seconds": end - start,
+            "rate": len(acks) / (end - start) if acks else 0.0,
+            "latencies": sorted(x for d in done for x in d["latencies"]),
+            "ids": {i for d in done for i in d["ids"]},
+            "outbox_left": sum(d["outbox_left"] for d in done), "cpu": cpu}
+
+
+def _load_worker(url: str, workdir: Path, sids: list[str], parts, args, go, start_at,
+                 out) -> None:
+    """One station process of `run_load`: its stations file from `start_at` on."""
+    try:
+        out.put(("done", _file_from(url, workdir, sids, parts, args, go, start_at, out)))
+    except Exception as exc:  # the parent reports it
+        out.put(("failed", repr(exc)))
+
+
+def _file_from(url: str, workdir: Path, sids: list[str], parts, args, go, start_at,
+               out) -> dict:
+    fields, shared, codes, template = parts
     stations = [Station(sid, url, workdir, fields, shared if args.blobs == 0 else {}, codes,
                         blobs=args.blobs, blob_size=args.blob_kb * 1024, window=args.window,
                         light=args.station == "light", template=template)
-                .start() for sid in station_ids(args.kiosks)]
-    time.sleep(0.5)  # subscriptions and shared blobs settle before the clock starts
-    start = time.perf_counter()
+                .start() for sid in sids]
+    out.put(("ready", os.getpid()))
+    if not go.wait(120):
+        raise RuntimeError("no start signal")
+    start = start_at.value
     stop_at = start + args.duration
+    time.sleep(max(0.0, start - time.monotonic()))
 
     def filer(station: Station) -> None:
-        per_station = args.rate / len(stations) if args.rate else 0.0
+        per_station = args.rate / args.kiosks if args.rate else 0.0
         n = 0
-        while (now := time.perf_counter()) < stop_at:
+        while (now := time.monotonic()) < stop_at:
             if per_station:
                 due = start + n / per_station
                 if due > now:
@@ -284,24 +406,21 @@ def run_load(url: str, workdir: Path, catalog, args) -> dict:
         t.start()
     for t in threads:
         t.join()
-    deadline = time.perf_counter() + args.drain
-    while time.perf_counter() < deadline:
+    deadline = time.monotonic() + args.drain
+    while time.monotonic() < deadline:
         if all(len(s.acked) >= len(s.filed) for s in stations):
             break
         for s in stations:
             s.resend_stale()
         time.sleep(0.2)
-    filed = sum(len(s.filed) for s in stations)
-    acks = [at for s in stations for at in s.acked.values()]
-    latencies = sorted(x for s in stations for x in s.latencies)
-    end = max(acks) if acks else time.perf_counter()
-    ids = {(s.sid, i) for s in stations for i in s.filed}
-    pending = sum(s.outbox.left() for s in stations)
+    result = {"sent": sum(len(s.filed) for s in stations),
+              "acks": [at for s in stations for at in s.acked.values()],
+              "latencies": [x for s in stations for x in s.latencies],
+              "ids": {(s.sid, i) for s in stations for i in s.filed},
+              "outbox_left": sum(s.outbox.left() for s in stations)}
     for s in stations:
         s.stop()
-    return {"sent": filed, "acked": len(acks), "seconds": end - start,
-            "rate": len(acks) / (end - start) if acks else 0.0,
-            "latencies": latencies, "ids": ids, "outbox_left": pending}
+    return result
 
 
 def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
@@ -323,21 +442,23 @@ def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
             for station in stations:
                 for _ in range(per_station):
                     station.file_one()
-            deadline = time.perf_counter() + 120
+            deadline = time.monotonic() + 120
             while (any(s.broker_has < s.published for s in stations)
-                   and time.perf_counter() < deadline):
+                   and time.monotonic() < deadline):
                 time.sleep(0.05)
             queued = sum(s.broker_has for s in stations)
-            started = time.perf_counter()
+            started = time.monotonic()
             hub = HubProcess(data, broker.url, extra=["--batch-size", str(batch_size)])
             hub.start(wait=False)
+            sampler = CpuSampler(hub.proc.pid)
             try:
-                deadline = time.perf_counter() + args.drain
+                deadline = time.monotonic() + args.drain
                 while (any(len(s.acked) < len(s.filed) for s in stations)
-                       and time.perf_counter() < deadline):
+                       and time.monotonic() < deadline):
                     time.sleep(0.05)
                 peak = hub.peak_rss()
             finally:
+                sampler.stop()
                 hub.stop()
             acks = sorted(at for s in stations for at in s.acked.values())
             ids = {(s.sid, i) for s in stations for i in s.filed}
@@ -348,12 +469,17 @@ def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
         broker.stop()
     tally = _tally(data / "hub.db", ids)
     drain = acks[-1] - acks[0] if len(acks) > 1 else None
+    cpu = sampler.between(acks[0], acks[-1]) if drain else None
     return {"batch_size": batch_size, "filed": len(ids), "queued_at_broker": queued,
             "acked": len(acks), **tally,
             "rate": round((len(acks) - 1) / drain, 1) if drain else 0.0,
             "hub_rate": _commit_rate(data / "hub.db"),
             "first_ack_s": round(acks[0] - started, 2) if acks else None,
             "drain_s": round(drain, 2) if drain else None,
+            # the hub's CPU while it drained: per application, and in cores (≈ 1: bound by
+            # its interpreter rather than by the disk's syncs)
+            "hub_cpu_ms_per_app": round(cpu * 1000 / (len(acks) - 1), 3) if cpu else None,
+            "hub_cores": round(cpu / drain, 2) if cpu else None,
             "hub_peak_rss_mb": round(peak / 2**20, 1) if peak else None}
 
 
@@ -385,6 +511,11 @@ def bench_backlog(args) -> dict:
                               if single["rate"] else None),
             "backlog_commit_ratio": (round(group["hub_rate"] / single["hub_rate"], 2)
                                      if group["hub_rate"] and single["hub_rate"] else None),
+            # what the commit ratio would be if each hub were bound by its own CPU time
+            "backlog_cpu_ratio": (round(single["hub_cpu_ms_per_app"]
+                                        / group["hub_cpu_ms_per_app"], 2)
+                                  if group["hub_cpu_ms_per_app"]
+                                  and single["hub_cpu_ms_per_app"] else None),
             "backlog": args.backlog, "kiosks": args.kiosks, "cpus": os.cpu_count(),
             "group": group, "single": single,
             "lost": group["lost"] + single["lost"],
@@ -479,11 +610,13 @@ def bench_ingest(args) -> dict:
             echo.start()
             ready.wait(10)
             time.sleep(0.3)
-            baseline = run_load(url, work / "baseline", catalog, args)
+            baseline = run_load(url, work / "baseline", catalog, args,
+                                {"echo": echo.pid, "broker": broker and broker.proc.pid})
             stop.set()
             echo.join(10)
             result["baseline_throughput"] = round(baseline["rate"], 1)
             result["baseline_p99_ms"] = _percentile(baseline["latencies"], 0.99)
+            result["baseline_cpu"] = baseline["cpu"]
         hub = None
         db_path = Path(args.hub_db) if args.hub_db else work / "hub" / "hub.db"
         if args.hub_db is None:
@@ -493,7 +626,9 @@ def bench_ingest(args) -> dict:
         if args.profile and hub is not None:
             spy = _profile(hub.proc.pid, args.duration, Path(args.profile))
         try:
-            measured = run_load(url, work / "load", catalog, args)
+            measured = run_load(url, work / "load", catalog, args,
+                                {"hub": hub and hub.hub_pid(),
+                                 "broker": broker and broker.proc.pid})
             peak = hub.peak_rss() if hub else None
         finally:
             if spy is not None:
@@ -510,7 +645,7 @@ def bench_ingest(args) -> dict:
             "p99_ms": _percentile(lat, 0.99),
             "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
             "sent": measured["sent"], "acked": measured["acked"], **tally,
-            "outbox_left": measured["outbox_left"],
+            "outbox_left": measured["outbox_left"], "cpu": measured["cpu"],
             "hub_peak_rss_mb": round(peak / 2**20, 1) if peak else None,
             "db_bytes": _db_size(db_path.parent),
         })
@@ -534,6 +669,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--blob-kb", type=int, default=200, help="size of each fresh photo")
     q.add_argument("--station", choices=["light", "kiosk"], default="light",
                    help="station outbox: a lean SQLite one, or the kiosk's own Outbox")
+    q.add_argument("--station-procs", type=int, default=os.cpu_count() or 2,
+                   help="processes the simulated stations are spread over")
     q.add_argument("--window", type=int, default=200,
                    help="unacked applications a station keeps in flight")
     q.add_argument("--drain", type=float, default=60.0,
