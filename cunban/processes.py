@@ -150,6 +150,13 @@ class HubProcess:
                     return pid
         return None
 
+    def link_pids(self) -> list[int]:
+        """The hub's own child processes (its MQTT link)."""
+        pid = self.hub_pid()
+        with contextlib.suppress(OSError, TypeError):
+            return _self_and_children(pid)[1:]
+        return []
+
     def peak_rss(self) -> int | None:
         """The hub's peak resident set in bytes (VmHWM), while it runs."""
         with contextlib.suppress(OSError, TypeError):

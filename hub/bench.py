@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -291,10 +292,12 @@ class CpuMeter:
 
 
 class CpuSampler:
-    """The hub's CPU time sampled every 10 ms, to charge a stretch of wall time to it."""
+    """The hub's CPU time (its own process and its children's: the MQTT link) sampled
+    every 10 ms, to charge a stretch of wall time to it."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, children: Callable[[], list[int]] = list):
         self.pid = pid
+        self.children = children
         self.samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -303,7 +306,8 @@ class CpuSampler:
     def _run(self) -> None:
         while not self._stop.wait(0.01):
             with contextlib.suppress(OSError):
-                self.samples.append((time.monotonic(), cpu_seconds(self.pid)))
+                pids = [self.pid, *self.children()]
+                self.samples.append((time.monotonic(), sum(map(cpu_seconds, pids))))
 
     def stop(self) -> None:
         self._stop.set()
@@ -450,7 +454,7 @@ def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
             started = time.monotonic()
             hub = HubProcess(data, broker.url, extra=["--batch-size", str(batch_size)])
             hub.start(wait=False)
-            sampler = CpuSampler(hub.proc.pid)
+            sampler = CpuSampler(hub.proc.pid, hub.link_pids)
             try:
                 deadline = time.monotonic() + args.drain
                 while (any(len(s.acked) < len(s.filed) for s in stations)
@@ -628,6 +632,7 @@ def bench_ingest(args) -> dict:
         try:
             measured = run_load(url, work / "load", catalog, args,
                                 {"hub": hub and hub.hub_pid(),
+                                 "hub_link": hub and hub.link_pids(),
                                  "broker": broker and broker.proc.pid})
             peak = hub.peak_rss() if hub else None
         finally:

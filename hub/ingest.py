@@ -24,6 +24,7 @@ from hub.blobs import BlobRejected, BlobStore
 from hub.db import StorageError
 from hub.db import fleet as fleet_db
 from hub.db.repositories import Store
+from hub.link import LinkEndpoint
 from hub.service import ActionRefused, ApplicationService
 from protocols import messages as m
 from protocols.mqtt import Message, MqttEndpoint
@@ -58,7 +59,7 @@ class Ingest:
         self.service = service
         self.topics = topics
         self.batch_size = batch_size
-        self.endpoint: MqttEndpoint | None = None
+        self.endpoint: MqttEndpoint | LinkEndpoint | None = None
         self.stats = IngestStats()
         self.storage_problem: str | None = None
         self._now = clock or (lambda: datetime.now(UTC))
@@ -73,7 +74,7 @@ class Ingest:
         self._last_prune = float("-inf")
 
     # wiring -----------------------------------------------------------------------------
-    def attach(self, endpoint: MqttEndpoint) -> None:
+    def attach(self, endpoint: MqttEndpoint | LinkEndpoint) -> None:
         self.endpoint = endpoint
 
     def on_message(self, message: Message) -> None:
@@ -102,9 +103,8 @@ class Ingest:
                     pending = self._take_batch()
                 if pending or self._has_confirmed():
                     self._commit(pending)
-                    for msg in pending:
-                        if self.endpoint:
-                            self.endpoint.ack(msg.mid, msg.qos)
+                    if self.endpoint and pending:
+                        self.endpoint.ack_many([(msg.mid, msg.qos) for msg in pending])
                     pending = []
                 self._publish_outgoing()
                 self._prune_outgoing()

@@ -30,10 +30,11 @@ from hub.db.repositories import Store
 from hub.fleet.configs import catalog_payload
 from hub.fleet.monitor import FleetMonitor
 from hub.ingest import Ingest
+from hub.link import LinkEndpoint
 from hub.notify import Notifier, SmsDispatcher, SpoolNotifier
 from hub.service import ApplicationService
 from protocols import messages as m
-from protocols.mqtt import MqttEndpoint, Presence
+from protocols.mqtt import Presence
 from protocols.topics import DEFAULT_ROOT, Topics
 
 logger = logging.getLogger(__name__)
@@ -102,7 +103,9 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
     def presence_payload(state: m.Availability) -> bytes:
         return m.encode(m.HubStatus(state=state, software=SOFTWARE))
 
-    endpoint = MqttEndpoint(
+    # The MQTT connection lives in a process of its own (`hub.link`): paho's per-packet
+    # work then runs beside the intake instead of taking turns with it.
+    endpoint = LinkEndpoint(
         mqtt_url, data.client_id(),
         presence=Presence(topics.hub_status(), online=presence_payload(m.Availability.ONLINE),
                           offline=presence_payload(m.Availability.OFFLINE),

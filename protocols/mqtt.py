@@ -240,6 +240,11 @@ class MqttEndpoint:
         if qos > 0:
             self.client.ack(mid, qos)
 
+    def ack_many(self, received: list[tuple[int, int]]) -> None:
+        """Acknowledge several received PUBLISHes: (mid, qos) pairs."""
+        for mid, qos in received:
+            self.ack(mid, qos)
+
     # paho callbacks (never raise) ------------------------------------------------------
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
