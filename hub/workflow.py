@@ -733,6 +733,13 @@ def _materials(codes: list[str], names: Mapping[str, str] | None) -> str:
     return "、".join(names.get(code, code) for code in codes)
 
 
+class _Values(dict):
+    """Template values computed on first use: `{name: () -> value}`."""
+
+    def __getitem__(self, key):
+        return super().__getitem__(key)()
+
+
 def status_text(
     code: Lifecycle | int,
     item_name: str,
@@ -755,38 +762,38 @@ def status_text(
             return ""
         return parts[key].format(**p)
 
-    values: dict[str, Any] = {"item": item_name, "case": case_number}
-    values["reason"] = str(p.get("reason", "")).rstrip("。.")
-    values["password"] = part("password", "query_password")
-    if "promised_days" in p:
-        values["promise"] = (
-            parts["promise_now"] if p["promised_days"] == 0 else part("promise")
-        )
-    else:
-        values["promise"] = ""
-    values["office"] = part("office", "suggested_office") or parts["office_default"]
-    values["note"] = _sentence(p.get("note", ""))
-    values["materials"] = _materials(p.get("materials", []), p.get("material_names"))
-    values["owed"] = _materials(p.get("owed_materials", []), p.get("material_names"))
-    values["place"] = p.get("place") or parts["place_default"]
-    values["due"] = part("due", "due_days")
-    values["kind"] = p.get("kind") or parts["kind_default"]
-    values["expected_days"] = p.get("expected_days", "")
-    values["document"] = part("document", "document_name") + part(
-        "document_number", "document_number"
-    )
-    values["pickup"] = p.get("pickup_place") or parts["pickup_default"]
-    values["when"] = part("when", "pickup_time")
-    method = p.get("method")
-    if method == "post":
-        values["how"] = parts["how_post"].format(tracking=part("tracking", "tracking_number"))
-    elif method == "electronic":
-        values["how"] = parts["how_electronic"]
-    else:
-        values["how"] = parts["how_station"].format(
-            collector=mask_name(p.get("collector_name", "")) or "本人"
-        )
-    text = SMS_ZH[code].format(**values)
+    def how() -> str:
+        method = p.get("method")
+        if method == "post":
+            return parts["how_post"].format(tracking=part("tracking", "tracking_number"))
+        if method == "electronic":
+            return parts["how_electronic"]
+        return parts["how_station"].format(
+            collector=mask_name(p.get("collector_name", "")) or "本人")
+
+    # Each value is worked out only if the code's template names it.
+    values = _Values({
+        "item": lambda: item_name,
+        "case": lambda: case_number,
+        "reason": lambda: str(p.get("reason", "")).rstrip("。."),
+        "password": lambda: part("password", "query_password"),
+        "promise": lambda: ("" if "promised_days" not in p else parts["promise_now"]
+                            if p["promised_days"] == 0 else part("promise")),
+        "office": lambda: part("office", "suggested_office") or parts["office_default"],
+        "note": lambda: _sentence(p.get("note", "")),
+        "materials": lambda: _materials(p.get("materials", []), p.get("material_names")),
+        "owed": lambda: _materials(p.get("owed_materials", []), p.get("material_names")),
+        "place": lambda: p.get("place") or parts["place_default"],
+        "due": lambda: part("due", "due_days"),
+        "kind": lambda: p.get("kind") or parts["kind_default"],
+        "expected_days": lambda: p.get("expected_days", ""),
+        "document": lambda: (part("document", "document_name")
+                             + part("document_number", "document_number")),
+        "pickup": lambda: p.get("pickup_place") or parts["pickup_default"],
+        "when": lambda: part("when", "pickup_time"),
+        "how": how,
+    })
+    text = SMS_ZH[code].format_map(values)
     if proxy_officer:
         text += parts["proxy"].format(proxy=proxy_officer.strip())
     return text
