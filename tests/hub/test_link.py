@@ -1,0 +1,122 @@
+"""The hub's MQTT link process, against the real broker: messages in, acks and publishes
+out, confirmations back, and a link that dies with its hub."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+from hub.link import LinkEndpoint, _runs
+from protocols.mqtt import Presence
+from tests.support import ROOT, Listener
+
+
+def _presence(topic: str) -> Presence:
+    return Presence(topic, online=b"online", offline=b"offline", stopped=b"stopped")
+
+
+def _link(url: str, client_id: str, inbox: queue.Queue, base: str) -> LinkEndpoint:
+    return LinkEndpoint(url, client_id, presence=_presence(f"{base}/presence"),
+                        subscriptions=[(f"{base}/in/#", 1)], on_message=inbox.put,
+                        manual_ack=True, persistent_session=True, mqtt311=True)
+
+
+def _take(inbox: queue.Queue, n: int, timeout: float = 10.0) -> list:
+    got, deadline = [], time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            got.append(inbox.get(timeout=0.1))
+    return got
+
+
+def test_consecutive_events_of_a_batched_kind_travel_together_in_order():
+    events = [("messages", 1), ("messages", 2), ("up", None), ("confirmed", 5),
+              ("confirmed", 6), ("messages", 3), ("down", None), ("down", None)]
+    assert list(_runs(events, ("messages", "confirmed", "unsent"))) == [
+        ("messages", [1, 2]), ("up", None), ("confirmed", [5, 6]), ("messages", [3]),
+        ("down", None), ("down", None)]
+
+
+def test_the_link_delivers_confirms_and_leaves_unacked_messages_to_the_broker(broker):
+    base = f"linktest/{uuid.uuid4().hex[:8]}"
+    client_id = f"link-{uuid.uuid4().hex[:8]}"
+    inbox: queue.Queue = queue.Queue()
+    with Listener(broker.url, [f"{base}/out", f"{base}/presence"]) as station:
+        link = _link(broker.url, client_id, inbox, base).start()
+        assert link.wait_connected(10)
+        assert link.pid != os.getpid()
+        time.sleep(0.3)  # the link's SUBACK
+        for n in range(5):
+            station.publish(f"{base}/in/{n}", f"m{n}".encode())
+        got = _take(inbox, 5)
+        assert sorted((r.topic, r.payload) for r in got) == [
+            (f"{base}/in/{n}", f"m{n}".encode()) for n in range(5)]
+        assert all(r.qos == 1 and r.mid > 0 and not r.retain for r in got)
+        got.sort(key=lambda r: r.topic)
+        link.ack_many([(r.mid, r.qos) for r in got[:3]])  # the last two stay unacked
+
+        confirmed = threading.Event()
+        assert link.publish(f"{base}/out", b"hello", on_confirm=confirmed.set)
+        assert confirmed.wait(10), "no confirmation came back from the link"
+        seen = station.collect(lambda g: (f"{base}/out", b"hello") in g)
+        assert (f"{base}/out", b"hello") in seen
+        assert (f"{base}/presence", b"online") in seen
+
+        link.stop()
+        assert not link.connected.is_set()
+        said = station.collect(lambda g: (f"{base}/presence", b"stopped") in g)
+        assert (f"{base}/presence", b"stopped") in said
+        assert link._proc.returncode == 0
+
+    # A new link with the same session gets what was not acked, and only that.
+    again: queue.Queue = queue.Queue()
+    link = _link(broker.url, client_id, again, base).start()
+    try:
+        assert link.wait_connected(10)
+        redelivered = _take(again, 2)
+        assert sorted(r.payload for r in redelivered) == [b"m3", b"m4"]
+        assert _take(again, 1, timeout=1.0) == []
+        link.ack_many([(r.mid, r.qos) for r in redelivered])
+    finally:
+        link.stop()
+
+
+HUB_LIKE = """
+import sys, time
+from hub.link import LinkEndpoint
+from protocols.mqtt import Presence
+link = LinkEndpoint(sys.argv[1], sys.argv[2], on_message=lambda r: None,
+                    presence=Presence(sys.argv[3], online=b"online", offline=b"offline",
+                                      stopped=b"stopped"), mqtt311=True).start()
+link.wait_connected(10)
+print(link.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_link_dies_with_a_killed_hub_and_the_broker_says_offline(broker):
+    presence = f"linktest/{uuid.uuid4().hex[:8]}/presence"
+    with Listener(broker.url, [presence]) as station:
+        hub = subprocess.Popen(
+            [sys.executable, "-c", HUB_LIKE, broker.url, f"link-{uuid.uuid4().hex[:8]}",
+             presence], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            link_pid = int(hub.stdout.readline())
+            assert (presence, b"online") in station.collect(
+                lambda g: (presence, b"online") in g)
+            hub.kill()  # kill -9: no goodbye from the hub
+            hub.wait(10)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and os.path.exists(f"/proc/{link_pid}"):
+                time.sleep(0.05)
+            assert not os.path.exists(f"/proc/{link_pid}"), "the link outlived its hub"
+            said = station.collect(lambda g: (presence, b"offline") in g, timeout=10)
+            assert (presence, b"offline") in said  # the broker sent the Last Will
+        finally:
+            hub.kill()
