@@ -78,8 +78,9 @@ class LinkEndpoint:
         self._lock = threading.Lock()  # one sender at a time; guards _confirm
         self._conn: Connection | None = None
         self._proc: subprocess.Popen | None = None
-        self._reader: threading.Thread | None = None
-        self._stopping = False
+        self._supervisor: threading.Thread | None = None
+        self._started = threading.Event()
+        self._stopping = threading.Event()
 
     @property
     def pid(self) -> int | None:
@@ -87,17 +88,13 @@ class LinkEndpoint:
 
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> LinkEndpoint:
-        """Start the link process (call from the main thread: the link's death signal is
-        tied to the thread that started it)."""
-        ours, theirs = socket.socketpair()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.link", str(theirs.fileno()), str(os.getpid())],
-            pass_fds=[theirs.fileno()], close_fds=True)
-        theirs.close()
-        self._conn = Connection(ours.detach())
-        self._send(("options", self._options, logging.getLogger().getEffectiveLevel()))
-        self._reader = threading.Thread(target=self._read, name="hub-mqtt-link", daemon=True)
-        self._reader.start()
+        """Start the link process, and start another whenever one ends unasked."""
+        # One long-lived thread starts every link and reads from it: the link's death
+        # signal is tied to the thread that started it, not to the process.
+        self._supervisor = threading.Thread(target=self._supervise, name="hub-mqtt-link",
+                                            daemon=True)
+        self._supervisor.start()
+        self._started.wait(10)
         return self
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
@@ -105,19 +102,20 @@ class LinkEndpoint:
 
     def stop(self, timeout: float = 5.0) -> None:
         """The link says `stopped`, disconnects cleanly and exits."""
-        self._stopping = True
-        if self._proc is None:
+        self._stopping.set()
+        proc = self._proc
+        if proc is None:
             return
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, AttributeError):
             self._send(("stop", None))
         try:
-            self._proc.wait(timeout)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             logger.warning("the MQTT link did not stop in %.0f s; killing it", timeout)
-            self._proc.kill()
-            self._proc.wait()
-        if self._reader is not None:
-            self._reader.join(timeout)
+            proc.kill()
+            proc.wait()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout)
         self.connected.clear()
 
     # the endpoint's calls --------------------------------------------------------------
@@ -156,22 +154,44 @@ class LinkEndpoint:
         with self._lock:
             self._conn.send(message)
 
-    def _read(self) -> None:
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            ours, theirs = socket.socketpair()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "hub.link", str(theirs.fileno()), str(os.getpid())],
+                pass_fds=[theirs.fileno()], close_fds=True)
+            theirs.close()
+            conn = Connection(ours.detach())
+            with self._lock:
+                self._proc, self._conn = proc, conn
+                conn.send(("options", self._options,
+                           logging.getLogger().getEffectiveLevel()))
+            self._started.set()
+            self._read(conn)
+            conn.close()
+            self.connected.clear()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5 if self._stopping.is_set() else 1)  # before this thread ends
+            if self._stopping.is_set():
+                return
+            logger.error("the MQTT link process ended (exit %s); starting another",
+                         proc.poll())
+            with self._lock:
+                self._confirm.clear()  # never to be confirmed: the outbox sends them again
+            if self._on_disconnected:
+                self._on_disconnected()
+            self._stopping.wait(1.0)
+
+    def _read(self, conn: Connection) -> None:
         while True:
             try:
-                kind, body = self._conn.recv()
+                kind, body = conn.recv()
             except (EOFError, OSError):
-                break
+                return
             try:
                 self._dispatch(kind, body)
             except Exception:
                 logger.exception("MQTT link event %s failed", kind)
-        self.connected.clear()
-        if not self._stopping:
-            logger.error("the MQTT link process ended (exit %s); the hub cannot reach the "
-                         "broker", self._proc.poll() if self._proc else None)
-            if self._on_disconnected:
-                self._on_disconnected()
 
     def _dispatch(self, kind: str, body) -> None:
         if kind == "messages":

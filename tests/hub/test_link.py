@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -120,3 +121,41 @@ def test_the_link_dies_with_a_killed_hub_and_the_broker_says_offline(broker):
             assert (presence, b"offline") in said  # the broker sent the Last Will
         finally:
             hub.kill()
+
+
+def test_a_link_that_dies_alone_is_replaced_and_its_session_carries_on(broker):
+    base = f"linktest/{uuid.uuid4().hex[:8]}"
+    inbox: queue.Queue = queue.Queue()
+    ups, downs = [], []
+    link = LinkEndpoint(broker.url, f"link-{uuid.uuid4().hex[:8]}",
+                        subscriptions=[(f"{base}/in/#", 1)], on_message=inbox.put,
+                        on_connected=lambda: ups.append(1), on_disconnected=lambda: downs.append(1),
+                        manual_ack=True, persistent_session=True, mqtt311=True).start()
+    try:
+        with Listener(broker.url, [f"{base}/out"]) as station:
+            assert link.wait_connected(10)
+            time.sleep(0.3)
+            station.publish(f"{base}/in/a", b"before")
+            [first] = _take(inbox, 1)
+            assert first.payload == b"before"  # received, not acked
+
+            dead = link.pid
+            os.kill(dead, signal.SIGKILL)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not (link.pid != dead and len(ups) >= 2):
+                time.sleep(0.05)
+            assert link.pid != dead and link.wait_connected(10)
+            assert downs, "the hub was not told the link went down"
+
+            redelivered = _take(inbox, 1)
+            assert [r.payload for r in redelivered] == [b"before"]
+            station.publish(f"{base}/in/b", b"after")
+            [later] = _take(inbox, 1)
+            assert later.payload == b"after"
+            link.ack_many([(r.mid, r.qos) for r in (*redelivered, later)])
+            confirmed = threading.Event()
+            assert link.publish(f"{base}/out", b"still here", on_confirm=confirmed.set)
+            assert confirmed.wait(10)
+    finally:
+        link.stop()
+    assert link._proc.returncode == 0
