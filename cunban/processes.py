@@ -191,6 +191,9 @@ class HubProcess:
 
 
 def _self_and_children(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = children.read_text().split() if children.exists() else []
+    """A process and its children (started by any of its threads)."""
+    kids = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            kids += children.read_text().split()
     return [pid, *(int(k) for k in kids)]
