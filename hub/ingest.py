@@ -1,7 +1,7 @@
 """The hub's MQTT intake: group commit, ack after commit, and the transactional outbox.
 
-One worker thread owns the writes. The paho network thread only queues what arrives.
-The worker takes a batch (everything waiting, up to `batch_size`), handles its messages in
+One worker thread owns the writes. Messages arrive from the MQTT link process (`hub.link`)
+and are only queued. The worker takes a batch (everything waiting, up to `batch_size`), handles its messages in
 one transaction (each in its own savepoint when one of them fails), commits once, and only
 then acknowledges every PUBLISH of the batch to the broker (manual ack) and publishes what
 the batch queued in the `outgoing` table. A crash before the commit means the broker
@@ -78,7 +78,7 @@ class Ingest:
         self.endpoint = endpoint
 
     def on_message(self, message: Message) -> None:
-        """Called on the paho thread: queue only."""
+        """Called as a message arrives (the link's reader thread): queue only."""
         self._inbox.put(message)
 
     def on_reconnected(self) -> None:
