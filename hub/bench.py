@@ -84,12 +84,15 @@ class KioskOutbox:
         filed = self.outbox.file(fields, blobs)
         return str(filed.application_id), filed.payload
 
-    def acked(self, payload: bytes) -> str | None:
-        ack = m.decode(Kind.ACK, payload).data
-        if ack.result != m.AckResult.STORED:
-            return None
-        self.outbox.on_ack(ack)
-        return str(ack.application_id)
+    def acked(self, payload: bytes) -> list[str | None]:
+        """The ids a message acked as stored (None for any other ack)."""
+        out: list[str | None] = []
+        for ack in m.decode(Kind.ACK, payload).data.acks:
+            stored = ack.result == m.AckResult.STORED
+            if stored:
+                self.outbox.on_ack(ack)
+            out.append(str(ack.application_id) if stored else None)
+        return out
 
     def pending(self) -> list[tuple[str, bytes, list[bytes]]]:
         out = []
@@ -137,14 +140,15 @@ class LightOutbox:
                 self.blobs[app_id] = blobs
         return app_id, payload
 
-    def acked(self, payload: bytes) -> str | None:
-        data = json.loads(payload)["data"]
-        if data["result"] != "stored":
-            return None
+    def acked(self, payload: bytes) -> list[str | None]:
+        """The ids a message acked as stored (None for any other ack)."""
+        ids = [ack["application_id"] if ack["result"] == "stored" else None
+               for ack in json.loads(payload)["data"]["acks"]]
         with self._lock:
-            self.db.execute("DELETE FROM outbox WHERE id = ?", (data["application_id"],))
-            self.blobs.pop(data["application_id"], None)
-        return data["application_id"]
+            self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids if i])
+            for i in ids:
+                self.blobs.pop(i, None)
+        return ids
 
     def pending(self) -> list[tuple[str, bytes, list[bytes]]]:
         with self._lock:
@@ -248,16 +252,16 @@ class Station:
     def _ack_loop(self) -> None:
         while (payload := self._acks.get()) is not None:
             at = time.monotonic()
-            app_id = self.outbox.acked(payload)
-            if app_id is None:
-                self.other_acks += 1
-                continue
-            with self._lock:
-                if app_id in self.acked or app_id not in self.filed:
+            for app_id in self.outbox.acked(payload):
+                if app_id is None:
+                    self.other_acks += 1
                     continue
-                self.acked[app_id] = at
-                self.latencies.append(at - self.filed[app_id])
-            self._room.release()
+                with self._lock:
+                    if app_id in self.acked or app_id not in self.filed:
+                        continue
+                    self.acked[app_id] = at
+                    self.latencies.append(at - self.filed[app_id])
+                self._room.release()
 
 
 def _machine_ticks() -> tuple[int, int, int]:
@@ -545,7 +549,7 @@ def run_echo(url: str, stop, ready) -> None:
         ack = m.ApplicationAck(application_id=env["id"], result=m.AckResult.STORED,
                                case_number="ECHO",
                                receipt_number=env["data"]["receipt_number"])
-        c.publish(T.station(Kind.ACK, station), m.encode(ack), qos=1)
+        c.publish(T.station(Kind.ACK, station), m.encode(m.ApplicationAcks(acks=[ack])), qos=1)
 
     client.on_connect = on_connect
     client.on_message = on_message

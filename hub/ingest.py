@@ -1,12 +1,12 @@
 """The hub's MQTT intake: group commit, ack after commit, and the transactional outbox.
 
 One worker thread owns the writes. Messages arrive from the MQTT link process (`hub.link`)
-and are only queued. The worker takes a batch (everything waiting, up to `batch_size`), handles its messages in
-one transaction (each in its own savepoint when one of them fails), commits once, and only
-then acknowledges every PUBLISH of the batch to the broker (manual ack) and publishes what
-the batch queued in the `outgoing` table. A crash before the commit means the broker
-redelivers (the hub's session is persistent); a crash after it means the outgoing rows are
-sent on the next start.
+and are only queued. The worker takes a batch (everything waiting, up to `batch_size`),
+handles its messages in one transaction (each in its own savepoint when one of them
+fails), commits once, and only then acknowledges every PUBLISH of the batch to the broker
+(manual ack) and publishes what the batch queued in the `outgoing` table. A crash before
+the commit means the broker redelivers (the hub's session is persistent); a crash after it
+means the outgoing rows are sent on the next start.
 """
 
 from __future__ import annotations
@@ -252,8 +252,7 @@ class Ingest:
             if exc.message_id:
                 ack = m.ApplicationAck(application_id=exc.message_id,
                                        result=m.AckResult.INVALID, errors=exc.errors)
-                self.store.queue_outgoing(self.topics.station(Kind.ACK, topic.station),
-                                          m.encode(ack), at=now.isoformat())
+                self.service.queue_ack(topic.station, ack, now)
             return
         ack = self.service.receive(topic.station, env, now)
         if ack.result == m.AckResult.STORED:

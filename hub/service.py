@@ -143,16 +143,16 @@ class ApplicationService:
         existing = self.store.application(app_id)
         if existing is not None:
             if existing["station"] != station:
-                return self._queue_ack(station, m.ApplicationAck(
+                return self.queue_ack(station, m.ApplicationAck(
                     application_id=env.id, result=m.AckResult.INVALID,
                     errors=[m.FieldError(field="id",
                                          reason="申请编号已被其他服务站使用，请重新提交")],
                 ), now)
-            return self._queue_ack(station, self._stored_ack(existing), now)
+            return self.queue_ack(station, self._stored_ack(existing), now)
 
         errors = self.validate(submit)
         if errors:
-            return self._queue_ack(station, m.ApplicationAck(
+            return self.queue_ack(station, m.ApplicationAck(
                 application_id=env.id, result=m.AckResult.INVALID,
                 receipt_number=submit.receipt_number, errors=errors), now)
 
@@ -160,7 +160,7 @@ class ApplicationService:
         missing = sorted(set(hashes) - self.store.has_blobs(hashes))
         if missing:
             reasons = self.store.blob_rejection_reasons(missing)
-            return self._queue_ack(station, m.ApplicationAck(
+            return self.queue_ack(station, m.ApplicationAck(
                 application_id=env.id, result=m.AckResult.MISSING_BLOBS,
                 receipt_number=submit.receipt_number, missing=missing,
                 errors=[m.FieldError(field=f"blob.{sha}", reason=reason)
@@ -190,7 +190,7 @@ class ApplicationService:
         self.store.insert_application(row)
         # The first status rides in the ack: one message to the station, not two.
         row, status = self._transition(row, Action.RECEIVE, SYSTEM, {}, now)
-        return self._queue_ack(station, self._stored_ack(row, status), now)
+        return self.queue_ack(station, self._stored_ack(row, status), now)
 
     def _stored_ack(self, row: dict,
                     status: m.ApplicationStatus | None = None) -> m.ApplicationAck:
@@ -203,9 +203,10 @@ class ApplicationService:
                                 case_number=row["case_number"],
                                 receipt_number=row["receipt_number"], status=status)
 
-    def _queue_ack(self, station: str, ack: m.ApplicationAck, now: datetime) -> m.ApplicationAck:
-        self.store.queue_outgoing(self.topics.station(Kind.ACK, station), m.encode(ack),
-                                  at=_iso(now))
+    def queue_ack(self, station: str, ack: m.ApplicationAck, now: datetime) -> m.ApplicationAck:
+        """Queue an ack; the acks a transaction queues for one station go out together."""
+        self.store.queue_outgoing_part(self.topics.station(Kind.ACK, station), ack,
+                                       at=_iso(now), combine=m.ack_messages)
         return ack
 
     # transitions ------------------------------------------------------------------------
@@ -286,7 +287,7 @@ class ApplicationService:
         """After a reconnect a station asks what became of its pending applications."""
         rows = {r["id"]: r for r in self.store.applications_for_station(station, ids)}
         for row in rows.values():
-            self._queue_ack(station, self._stored_ack(row), now)
+            self.queue_ack(station, self._stored_ack(row), now)
         return {
             "applications": [
                 {"application_id": r["id"], "case_number": r["case_number"],

@@ -122,12 +122,12 @@ class Uploader:
                     self._due.clear()  # everything pending is due again
                     self._sync()
                 elif kind == Kind.ACK.value:
-                    ack = m.decode(Kind.ACK, payload).data
-                    self.outbox.on_ack(ack)
-                    if ack.result == m.AckResult.MISSING_BLOBS:
-                        self._due[str(ack.application_id)] = 0.0
-                    else:
-                        self._due.pop(str(ack.application_id), None)
+                    for ack in m.decode(Kind.ACK, payload).data.acks:
+                        self.outbox.on_ack(ack)
+                        if ack.result == m.AckResult.MISSING_BLOBS:
+                            self._due[str(ack.application_id)] = 0.0
+                        else:
+                            self._due.pop(str(ack.application_id), None)
                 elif kind == Kind.STATUS.value:
                     self.outbox.on_status(m.decode(Kind.STATUS, payload).data)
                 elif kind in self._hooks:

@@ -33,8 +33,9 @@ TOPICS: list[tuple[Kind, str, str, int, bool, str]] = [
      "One application. The envelope `id` is the idempotency key: the same id filed twice is "
      "one application with one case number. Blobs go first."),
     (Kind.ACK, "cunban/station/{sid}/application/ack", "hub → kiosk", 1, False,
-     "Sent only after the hub's commit: `stored` with the case number, `missing_blobs` with "
-     "the sha256 list, or `invalid` with every reason."),
+     "Sent only after the hub's commit: for each application, `stored` with the case "
+     "number, `missing_blobs` with the sha256 list, or `invalid` with every reason. The acks "
+     "one commit produced for a station travel together (at most 100 a message)."),
     (Kind.STATUS, "cunban/station/{sid}/application/status", "hub → kiosk", 1, False,
      "One lifecycle event (national 办件 codes) of an application filed at the station."),
     (Kind.CONFIG, "cunban/station/{sid}/config", "hub → kiosk", 1, True,

@@ -87,9 +87,9 @@ def _data_examples(catalog: Catalog | None, station: str) -> dict[str, Callable[
                                                   outbox_pending=0),
         "device.state": lambda: m.DeviceState(state="warning", code="paper_near_end",
                                               message="打印纸快用完了，请准备更换"),
-        "application.ack": lambda: m.ApplicationAck(
+        "application.ack": lambda: m.ApplicationAcks(acks=[m.ApplicationAck(
             application_id=app_id, result=m.AckResult.STORED,
-            case_number="XK000120004113812026112700001", receipt_number=f"{station}-1"),
+            case_number="XK000120004113812026112700001", receipt_number=f"{station}-1")]),
         "application.status": lambda: m.ApplicationStatus(
             application_id=app_id, case_number="XK000120004113812026112700001", seq=3,
             code=6, label="补正（开始）", at=EXAMPLE_TIME, note="户口簿复印件不清晰",

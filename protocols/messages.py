@@ -158,7 +158,8 @@ class ApplicationStatus(Strict):
 
 
 class ApplicationAck(Strict):
-    """`station/{sid}/application/ack`: stored (with the case number), missing blobs, or invalid."""
+    """What became of one application: stored (with the case number), missing blobs, or
+    invalid."""
 
     application_id: uuid.UUID
     result: AckResult
@@ -169,6 +170,23 @@ class ApplicationAck(Strict):
     status: ApplicationStatus | None = Field(
         None, description="stored: the application's first status (01 收件), carried here "
                           "instead of a separate status message")
+
+
+MAX_ACKS_PER_MESSAGE = 100
+
+
+class ApplicationAcks(Strict):
+    """`station/{sid}/application/ack`: the acks one hub commit produced for a station, in
+    one message (one ack when the station files one application at a time; many when it
+    catches up after a day offline)."""
+
+    acks: list[ApplicationAck] = Field(min_length=1, max_length=MAX_ACKS_PER_MESSAGE)
+
+
+def ack_messages(acks: list[ApplicationAck]) -> list[bytes]:
+    """Encoded ack messages for one station, at most `MAX_ACKS_PER_MESSAGE` acks each."""
+    step = MAX_ACKS_PER_MESSAGE
+    return [encode(ApplicationAcks(acks=acks[i:i + step])) for i in range(0, len(acks), step)]
 
 
 # --- configuration ---------------------------------------------------------------------
@@ -231,7 +249,7 @@ DATA_MODELS: dict[Kind, type[BaseModel]] = {
     Kind.STATION_STATUS: StationStatus,
     Kind.DEVICE_STATE: DeviceState,
     Kind.SUBMIT: ApplicationSubmit,
-    Kind.ACK: ApplicationAck,
+    Kind.ACK: ApplicationAcks,
     Kind.STATUS: ApplicationStatus,
     Kind.CONFIG: ConfigDesired,
     Kind.CONFIG_STATE: ConfigReported,

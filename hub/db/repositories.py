@@ -8,7 +8,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -133,7 +133,7 @@ class Store:
                 self.db.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise _storage_error(exc) from exc
-            self._deferred = {sql: [] for sql in _DEFERRED}
+            self._deferred = {sql: [] for sql in (_GATHERED, *_DEFERRED)}
             try:
                 yield self
                 self._write_deferred()
@@ -169,6 +169,13 @@ class Store:
             self._deferred[sql].append(values)
 
     def _write_deferred(self) -> None:
+        gathered: dict[tuple[str, Callable], tuple[str, list]] = {}
+        for topic, part, at, combine in self._deferred.pop(_GATHERED):
+            gathered.setdefault((topic, combine), (at, []))[1].append(part)
+        self._deferred[_QUEUE_OUTGOING][:0] = [
+            [topic, payload, 1, 0, at]
+            for (topic, combine), (at, parts) in gathered.items()
+            for payload in combine(parts)]
         for sql, rows in self._deferred.items():
             if rows:
                 self.db.conn.executemany(sql, rows)
@@ -338,6 +345,16 @@ class Store:
                        at: str) -> None:
         self._defer(_QUEUE_OUTGOING, [topic, payload, qos, int(retain), at])
 
+    def queue_outgoing_part(self, topic: str, part: Any, *, at: str,
+                            combine: Callable[[list], list[bytes]]) -> None:
+        """Queue one part of a message (QoS 1) that gathers the parts a transaction queued
+        for the same topic: at the commit, `combine(parts)` gives the payloads."""
+        if self._deferred is None:
+            for payload in combine([part]):
+                self.queue_outgoing(topic, payload, at=at)
+        else:
+            self._deferred[_GATHERED].append((topic, part, at, combine))
+
     def unsent_outgoing(self, after_id: int = 0, limit: int = 1000) -> list[dict]:
         return list(self.db.query(
             "SELECT id, topic, payload, qos, retain FROM outgoing "
@@ -429,6 +446,7 @@ _QUEUE_OUTGOING = ("INSERT INTO outgoing (topic, payload, qos, retain, created_a
 _QUEUE_SMS = ("INSERT INTO sms (application_id, event_seq, phone, text, created_at, "
               "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)")
 _DEFERRED = (_QUEUE_OUTGOING, _QUEUE_SMS)  # in this order: the messages, then the SMS
+_GATHERED = "gathered message parts"  # turned into outgoing rows first
 
 
 @functools.lru_cache(maxsize=256)

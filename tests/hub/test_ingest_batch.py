@@ -18,6 +18,7 @@ from hub.db import migrate
 from hub.db.repositories import Store
 from hub.ingest import Ingest
 from hub.service import ApplicationService
+from protocols import messages as m
 from protocols.examples import example_submit
 from protocols.topics import Kind, Topics
 
@@ -73,8 +74,11 @@ def test_a_message_that_raises_is_refused_alone_and_the_rest_of_its_batch_is_sto
                       ).fetchone() == (0,)  # the failing message's own write is undone
     [reasons] = db.execute("SELECT reasons_json FROM rejections").fetchone()
     assert "a bug in the middle of a write" in reasons
-    acks = [r[0] for r in db.execute("SELECT topic FROM outgoing") if r[0].endswith("/ack")]
-    assert len(acks) == 4
+    # the batch's four acks for the station travel in one message
+    [acks] = [m.decode(Kind.ACK, payload).data.acks
+              for topic, payload in db.execute("SELECT topic, payload FROM outgoing")
+              if topic.endswith("/ack")]
+    assert sorted(str(a.application_id) for a in acks) == sorted(set(ids) - {ids[2]})
 
 
 def test_a_station_status_and_a_device_state_are_kept_as_the_latest_per_station(ingest):
@@ -156,3 +160,34 @@ def test_sent_outgoing_messages_older_than_a_week_are_pruned_and_unsent_ones_kep
     ingest._prune_outgoing()
     left = [r[0] for r in store.db.conn.execute("SELECT topic FROM outgoing ORDER BY id")]
     assert left == ["t/old-unsent", "t/recent-unsent"]
+
+
+def test_the_acks_a_transaction_queues_for_a_station_go_out_together_a_hundred_at_most(
+        ingest):
+    store, svc = ingest.store, ingest.service
+    now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    other = "411381101002"
+
+    def ack(n: int) -> m.ApplicationAck:
+        return m.ApplicationAck(application_id=uuid.uuid4(), result=m.AckResult.INVALID,
+                                errors=[m.FieldError(field="form", reason=f"r{n}")])
+
+    with store.transaction():
+        for n in range(150):
+            svc.queue_ack(SID, ack(n), now)
+        svc.queue_ack(other, ack(999), now)
+        with pytest.raises(RuntimeError), store.savepoint():
+            svc.queue_ack(SID, ack(-1), now)
+            raise RuntimeError("this message is refused")
+        assert store.count_unsent_outgoing() == 0  # gathered, not yet written
+
+    def sent():
+        return [(topic.split("/")[2], m.decode(Kind.ACK, payload).data.acks) for topic, payload
+                in store.db.conn.execute("SELECT topic, payload FROM outgoing ORDER BY id")]
+
+    rows = sent()
+    assert [(sid, len(acks)) for sid, acks in rows] == [(SID, 100), (SID, 50), (other, 1)]
+    assert [a.errors[0].reason for _, acks in rows[:2] for a in acks] == \
+        [f"r{n}" for n in range(150)]  # in order, and the undone one is not there
+    svc.queue_ack(SID, ack(7), now)  # outside a transaction: at once, alone
+    assert [len(acks) for _, acks in sent()] == [100, 50, 1, 1]

@@ -97,8 +97,8 @@ def test_every_transition_queues_a_status_for_the_station_and_an_sms(svc):
          note="请补交")
     outgoing = svc.store.unsent_outgoing()
     # the first status (01) rides in the ack: one message per new application, not two
-    [ack] = [m.decode(Kind.ACK, r["payload"]).data for r in outgoing
-             if r["topic"].endswith("/ack")]
+    [ack] = [a for r in outgoing if r["topic"].endswith("/ack")
+             for a in m.decode(Kind.ACK, r["payload"]).data.acks]
     statuses = [ack.status] + [m.decode(Kind.STATUS, r["payload"]).data
                                for r in outgoing if r["topic"].endswith("/status")]
     assert [s.code for s in statuses] == [1, 3, 6]

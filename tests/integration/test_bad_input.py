@@ -43,7 +43,7 @@ CASES = {
 
 
 def _acks(got):
-    return [m.decode(Kind.ACK, p).data for _, p in got]
+    return [a for _, p in got for a in m.decode(Kind.ACK, p).data.acks]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

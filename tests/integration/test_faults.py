@@ -58,9 +58,9 @@ def test_kill_9_of_the_hub_mid_burst_loses_nothing_and_stores_each_once(tmp_path
 
         def all_acked():
             while not st.messages.empty():
-                ack = m.decode(Kind.ACK, st.messages.get()[1]).data
-                assert ack.result == m.AckResult.STORED, ack
-                cases[str(ack.application_id)].add(ack.case_number)
+                for ack in m.decode(Kind.ACK, st.messages.get()[1]).data.acks:
+                    assert ack.result == m.AckResult.STORED, ack
+                    cases[str(ack.application_id)].add(ack.case_number)
             return set(cases) == ids
 
         assert _wait(all_acked, 90), f"acked {len(cases)} of 300"

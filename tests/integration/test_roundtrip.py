@@ -17,7 +17,8 @@ T = Topics()
 
 
 def _acks(got):
-    return [m.decode(Kind.ACK, p).data for t, p in got if t.endswith("/application/ack")]
+    return [a for t, p in got if t.endswith("/application/ack")
+            for a in m.decode(Kind.ACK, p).data.acks]
 
 
 def _send(listener, payload, blobs, sid=SID):

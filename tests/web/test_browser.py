@@ -46,9 +46,8 @@ def _statuses(messages) -> list[int]:
     for topic, payload in messages:
         if topic.endswith("/application/status"):
             codes.append(m.decode(Kind.STATUS, payload).data.code)
-        elif topic.endswith("/application/ack") and (
-                first := m.decode(Kind.ACK, payload).data.status) is not None:
-            codes.append(first.code)
+        elif topic.endswith("/application/ack"):
+            codes += [a.status.code for a in m.decode(Kind.ACK, payload).data.acks if a.status]
     return codes
 
 
@@ -90,7 +89,7 @@ def test_an_officer_works_a_case_filed_over_mqtt_from_acceptance_to_delivery(
                 kiosk.publish(topics.blob(STATION, sha), blob)
             kiosk.publish(topics.station(Kind.SUBMIT, STATION), payload)
             acks = kiosk.collect(lambda got: any(t.endswith("/ack") for t, _ in got))
-            ack = m.decode(Kind.ACK, next(p for t, p in acks if t.endswith("/ack"))).data
+            [ack] = m.decode(Kind.ACK, next(p for t, p in acks if t.endswith("/ack"))).data.acks
             assert ack.result == m.AckResult.STORED
             seen = list(acks)
 
