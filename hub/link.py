@@ -166,6 +166,8 @@ class LinkEndpoint:
                 self._proc, self._conn = proc, conn
                 conn.send(("options", self._options,
                            logging.getLogger().getEffectiveLevel()))
+                if self._stopping.is_set():  # stop() came while this one was starting
+                    conn.send(("stop", None))
             self._started.set()
             self._read(conn)
             conn.close()
