@@ -234,31 +234,39 @@ class Outbox:
              status.at.isoformat(), status.note,
              json.dumps(status.materials, ensure_ascii=False)])
 
+    def _rows(self, sql: str, params: list | None = None) -> list[dict]:
+        """Rows as dicts, under the lock. The screens read from other threads than the
+        uploader's, on the same connection, and sqlite-utils wraps each query in a
+        savepoint: outside the lock that savepoint can open a transaction just as the
+        uploader begins one ("cannot start a transaction within a transaction")."""
+        with self._lock:
+            return list(self.db.query(sql, params or []))
+
     def receipt(self, application_id: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM receipts WHERE id = ?", [application_id]))
+        rows = self._rows("SELECT * FROM receipts WHERE id = ?", [application_id])
         return rows[0] if rows else None
 
     def invalid(self) -> list[dict]:
-        return list(self.db.query("SELECT id, receipt_number, last_error FROM outbox "
-                                  "WHERE state = 'invalid'"))
+        return self._rows("SELECT id, receipt_number, last_error FROM outbox "
+                          "WHERE state = 'invalid'")
 
     def statuses(self, application_id: str) -> list[dict]:
-        return list(self.db.query("SELECT * FROM statuses WHERE application_id = ? "
-                                  "ORDER BY seq", [application_id]))
+        return self._rows("SELECT * FROM statuses WHERE application_id = ? ORDER BY seq",
+                          [application_id])
 
 
     # read-only views for the station's screens ---------------------------------------------
     def waiting(self, newest_first: bool = False) -> list[dict]:
         """Applications not yet stored by the hub (pending and invalid), with their payload."""
         order = "DESC" if newest_first else "ASC"
-        return list(self.db.query(
+        return self._rows(
             "SELECT id, receipt_number, service_code, payload, attempts, state, created_at "
-            f"FROM outbox ORDER BY created_at {order}"))
+            f"FROM outbox ORDER BY created_at {order}")
 
     def receipts(self, newest_first: bool = False) -> list[dict]:
         """Applications the hub has stored, with their case numbers."""
         order = "DESC" if newest_first else "ASC"
-        return list(self.db.query(f"SELECT * FROM receipts ORDER BY acked_at {order}"))
+        return self._rows(f"SELECT * FROM receipts ORDER BY acked_at {order}")
 
 
 def _errors(ack: m.ApplicationAck) -> str:
