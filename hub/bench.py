@@ -303,19 +303,24 @@ class CpuSampler:
         self.pid = pid
         self.children = children
         self.samples: list[tuple[float, float]] = []
+        self._sample()  # one before anything is timed, one at the stop: always bracketed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _sample(self) -> None:
+        with contextlib.suppress(OSError):
+            pids = [self.pid, *self.children()]
+            self.samples.append((time.monotonic(), sum(map(cpu_seconds, pids))))
+
     def _run(self) -> None:
         while not self._stop.wait(0.01):
-            with contextlib.suppress(OSError):
-                pids = [self.pid, *self.children()]
-                self.samples.append((time.monotonic(), sum(map(cpu_seconds, pids))))
+            self._sample()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(2)
+        self._sample()
 
     def between(self, t0: float, t1: float) -> float | None:
         """CPU seconds the process used from about `t0` to about `t1`."""
@@ -486,8 +491,9 @@ def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
             "drain_s": round(drain, 2) if drain else None,
             # the hub's CPU while it drained: per application, and in cores (≈ 1: bound by
             # its interpreter rather than by the disk's syncs)
-            "hub_cpu_ms_per_app": round(cpu * 1000 / (len(acks) - 1), 3) if cpu else None,
-            "hub_cores": round(cpu / drain, 2) if cpu else None,
+            "hub_cpu_ms_per_app": (round(cpu * 1000 / (len(acks) - 1), 3)
+                                   if cpu is not None else None),
+            "hub_cores": round(cpu / drain, 2) if cpu is not None else None,
             "hub_peak_rss_mb": round(peak / 2**20, 1) if peak else None}
 
 

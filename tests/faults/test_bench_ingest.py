@@ -33,7 +33,7 @@ def test_bench_ingest_prints_one_json_line_with_nothing_lost_or_duplicated():
 def test_bench_backlog_drains_a_queue_twice_and_charges_each_hub_its_cpu():
     out = subprocess.run(
         [sys.executable, "-m", "cunban.cli", "bench", "ingest", "--kiosks", "2",
-         "--backlog", "300", "--json"],
+         "--backlog", "600", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -41,7 +41,7 @@ def test_bench_backlog_drains_a_queue_twice_and_charges_each_hub_its_cpu():
     for mode, batch in (("group", 500), ("single", 1)):
         run = result[mode]
         assert run["batch_size"] == batch
-        assert run["filed"] == run["acked"] == run["stored"] == 300
+        assert run["filed"] == run["acked"] == run["stored"] == 600
         assert run["rate"] > 0 and run["hub_rate"] > 0
         assert run["hub_cpu_ms_per_app"] > 0 and 0 < run["hub_cores"] <= 2.5
     assert result["backlog_ratio"] > 0 and result["backlog_cpu_ratio"] > 0
