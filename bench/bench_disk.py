@@ -17,13 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from hub.blobs import fsync_path
 
 
 def run(root: Path, seconds: float, size: int, batch: int) -> dict:
@@ -40,10 +34,10 @@ def run(root: Path, seconds: float, size: int, batch: int) -> dict:
                 tmp.write_bytes(data)
                 staged.append(tmp)
                 written += 1
-            list(pool.map(_fsync, staged))
+            list(pool.map(fsync_path, staged))
             for tmp in staged:
                 os.replace(tmp, tmp.with_suffix(".blob"))
-            list(pool.map(_fsync, {tmp.parent for tmp in staged}))
+            list(pool.map(fsync_path, {tmp.parent for tmp in staged}))
         elapsed = time.perf_counter() - start
     return {"batch": batch, "files_per_s": round(written / elapsed, 1),
             "mb_per_s": round(written * size / elapsed / 1e6, 1)}

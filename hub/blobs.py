@@ -99,11 +99,11 @@ class BlobStore:
         if not staged:
             return
         try:
-            list(self._pool().map(_fsync, staged.values()))
+            list(self._pool().map(fsync_path, staged.values()))
             for sha256, tmp in staged.items():
                 os.replace(tmp, self.path(sha256))
                 del self._staged[sha256]
-            list(self._pool().map(_fsync, {tmp.parent for tmp in staged.values()}))
+            list(self._pool().map(fsync_path, {tmp.parent for tmp in staged.values()}))
         except BaseException:
             self.discard()
             raise
@@ -124,7 +124,7 @@ class BlobStore:
         return self.cipher.decrypt_bytes(self.path(sha256).read_bytes())
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """fsync a file or a directory by its path."""
     fd = os.open(path, os.O_RDONLY)
     try:
