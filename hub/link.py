@@ -139,9 +139,6 @@ class LinkEndpoint:
             on_confirm()
         return True
 
-    def ack(self, mid: int, qos: int) -> None:
-        self.ack_many([(mid, qos)])
-
     def ack_many(self, received: list[tuple[int, int]]) -> None:
         """Acknowledge received PUBLISHes (after their commit), in one message."""
         wanted = [(mid, qos) for mid, qos in received if qos > 0]
@@ -278,8 +275,7 @@ class _Link:
                                              on_confirm=confirm):
                     self._emit("unsent", token)
             elif kind == "ack":
-                for mid, qos in body:
-                    self.endpoint.ack(mid, qos)
+                self.endpoint.ack_many(body)
             elif kind == "stop":
                 self.endpoint.stop()
                 with self._wake:
