@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import logging
 import queue
 import threading
@@ -24,6 +25,7 @@ from hub.blobs import BlobRejected, BlobStore
 from hub.db import StorageError
 from hub.db import fleet as fleet_db
 from hub.db.repositories import Store
+from hub.intake import PreparedSubmit
 from hub.link import LinkEndpoint
 from hub.service import ActionRefused, ApplicationService
 from protocols import messages as m
@@ -181,17 +183,24 @@ class Ingest:
 
     # one message ----------------------------------------------------------------------
     def _handle(self, msg: Message, now: datetime, isolate: bool = True) -> None:
-        try:
-            topic = self.topics.parse(msg.topic)
-        except TopicError as exc:
-            self._reject(msg, None, None, [("topic", str(exc))], now)
-            return
+        prepared: PreparedSubmit | None = getattr(msg, "prepared", None)
+        if prepared is not None:  # a submission the link prepared (`hub.intake`)
+            station = prepared.station
+            work = functools.partial(self._submit, prepared, msg, now)
+        else:
+            try:
+                topic = self.topics.parse(msg.topic)
+            except TopicError as exc:
+                self._reject(msg, None, None, [("topic", str(exc))], now)
+                return
+            station = topic.station
+            work = functools.partial(self._dispatch, topic, msg, now)
         try:
             if isolate:
                 with self.store.savepoint():
-                    self._dispatch(topic, msg, now)
+                    work()
             else:
-                self._dispatch(topic, msg, now)
+                work()
         except StorageError:
             raise
         except Exception as exc:
@@ -200,13 +209,14 @@ class Ingest:
             if not isolate:
                 raise _Isolate() from exc  # its writes are not separable: redo the batch
             logger.exception("could not handle a message on %s", msg.topic)
-            self._reject(msg, topic.station, None, [("payload", f"hub error: {exc}")], now)
+            self._reject(msg, station, None, [("payload", f"hub error: {exc}")], now)
 
     def _dispatch(self, topic: Topic, msg: Message, now: datetime) -> None:
         if topic.kind == Kind.BLOB:
             self._blob(topic, msg, now)
         elif topic.kind == Kind.SUBMIT:
-            self._submit(topic, msg, now)
+            self._submit(self.service.preparer.from_payload(topic.station, bytes(msg.payload)),
+                         msg, now)
         elif topic.kind == Kind.STATION_STATUS:
             env = m.decode(Kind.STATION_STATUS, msg.payload)
             data: m.StationStatus = env.data
@@ -243,22 +253,19 @@ class Ingest:
         self.blobs.stage(topic.sha256, data)
         self.store.insert_blob(topic.sha256, len(data), mime, topic.station, now.isoformat())
 
-    def _submit(self, topic: Topic, msg: Message, now: datetime) -> None:
-        try:
-            env = m.decode(Kind.SUBMIT, msg.payload)
-        except m.MessageError as exc:
-            reasons = [(e.field, e.reason) for e in exc.errors]
-            self._reject(msg, topic.station, exc.message_id, reasons, now)
-            if exc.message_id:
-                ack = m.ApplicationAck(application_id=exc.message_id,
-                                       result=m.AckResult.INVALID, errors=exc.errors)
-                self.service.queue_ack(topic.station, ack, now)
+    def _submit(self, p: PreparedSubmit, msg: Message, now: datetime) -> None:
+        if p.unreadable:
+            self._reject(msg, p.station, p.application_id, p.unreadable, now)
+            if p.application_id:
+                ack = m.ApplicationAck(application_id=p.application_id,
+                                       result=m.AckResult.INVALID, errors=p.field_errors())
+                self.service.queue_ack(p.station, ack, now)
             return
-        ack = self.service.receive(topic.station, env, now)
+        ack = self.service.receive_prepared(p, now)
         if ack.result == m.AckResult.STORED:
             self.stats.stored += 1
         elif ack.result == m.AckResult.INVALID:
-            self._reject(msg, topic.station, env.id,
+            self._reject(msg, p.station, p.application_id,
                          [(e.field, e.reason) for e in ack.errors], now)
 
     def _request(self, topic: Topic, msg: Message, now: datetime) -> None:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from hub.intake import PreparedSubmit, Preparer, PreparerSpec
 from protocols.mqtt import BrokerUrl, MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Received:
     mid: int
     qos: int
     retain: bool
+    prepared: PreparedSubmit | None = None  # a submission's preparation (`hub.intake`)
 
 
 class LinkEndpoint:
@@ -63,13 +65,16 @@ class LinkEndpoint:
                  on_message: Callable[[Received], None],
                  on_connected: Callable[[], None] | None = None,
                  on_disconnected: Callable[[], None] | None = None,
+                 preparer: PreparerSpec | None = None,
                  **endpoint_options) -> None:
         """`endpoint_options` are `MqttEndpoint`'s keyword arguments (presence,
-        subscriptions, manual_ack, …); they must pickle."""
+        subscriptions, manual_ack, …); they must pickle. With `preparer`, the link
+        prepares each submission it receives (`Received.prepared`)."""
         self.broker = BrokerUrl.parse(url)
         self.client_id = client_id
         self.connected = threading.Event()
         self._options = {"url": url, "client_id": client_id, **endpoint_options}
+        self._preparer = preparer
         self._on_message = on_message
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
@@ -161,7 +166,7 @@ class LinkEndpoint:
             conn = Connection(ours.detach())
             with self._lock:
                 self._proc, self._conn = proc, conn
-                conn.send(("options", self._options,
+                conn.send(("options", self._options, self._preparer,
                            logging.getLogger().getEffectiveLevel()))
                 if self._stopping.is_set():  # stop() came while this one was starting
                     conn.send(("stop", None))
@@ -194,8 +199,8 @@ class LinkEndpoint:
 
     def _dispatch(self, kind: str, body) -> None:
         if kind == "messages":
-            for topic, payload, mid, qos, retain in body:
-                self._on_message(Received(topic, payload, mid, qos, retain))
+            for item in body:
+                self._on_message(Received(*item))
         elif kind == "confirmed":
             with self._lock:
                 callbacks = [self._confirm.pop(token, None) for token in body]
@@ -223,8 +228,9 @@ class _Link:
 
     _BATCHED = ("messages", "confirmed", "unsent")
 
-    def __init__(self, conn: Connection, options: dict):
+    def __init__(self, conn: Connection, options: dict, preparer: Preparer | None = None):
         self.conn = conn
+        self.preparer = preparer
         self._events: list[tuple[str, object]] = []
         self._wake = threading.Condition()
         self._closing = False
@@ -252,11 +258,22 @@ class _Link:
                 closing = self._closing
             try:
                 for kind, body in _runs(events, self._BATCHED):
+                    if kind == "messages" and self.preparer is not None:
+                        body = [(*item, self._prepare(item[0], item[1])) for item in body]
                     self.conn.send((kind, body))
             except OSError:
                 os._exit(3)  # the hub is gone
             if closing and not events:
                 return
+
+    def _prepare(self, topic: str, payload: bytes) -> PreparedSubmit | None:
+        """The submission's preparation; None for other messages, and for one whose
+        preparation failed: the hub then prepares it itself and refuses it with a reason."""
+        try:
+            return self.preparer.prepare(topic, payload)
+        except Exception:
+            logger.exception("could not prepare a message on %s", topic)
+            return None
 
     def run(self) -> None:
         self._forwarder.start()
@@ -309,11 +326,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(fd)
-    kind, options, level = conn.recv()
+    kind, options, preparer, level = conn.recv()
     if kind != "options":
         return 2
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _Link(conn, options).run()
+    _Link(conn, options, preparer.build() if preparer else None).run()
     return 0
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from hub import casenumber
 from hub.calendar import WorkCalendar
 from hub.db.repositories import Store
+from hub.intake import PreparedSubmit, Preparer
 from hub.sla import compute_clock
 from hub.workflow import (
     Action,
@@ -29,13 +30,10 @@ from hub.workflow import (
     was_accepted,
 )
 from protocols import messages as m
-from protocols.catalog import Catalog, ServiceItem, UnknownCategory, UnknownItem
+from protocols.catalog import Catalog, ServiceItem, UnknownItem
 from protocols.identity import (
-    InvalidIdNumber,
-    is_valid_mobile,
     mask_id_number,
     mask_name,
-    parse_id_number,
 )
 from protocols.topics import Kind, Topics
 
@@ -72,6 +70,11 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat()
 
 
+@functools.lru_cache(maxsize=64)
+def _china_date(ts: datetime) -> date:
+    return ts.astimezone(CHINA).date()
+
+
 class ApplicationService:
     def __init__(self, store: Store, catalog: Catalog, calendar: WorkCalendar,
                  topics: Topics):
@@ -79,6 +82,7 @@ class ApplicationService:
         self.catalog = catalog
         self.calendar = calendar
         self.topics = topics
+        self.preparer = Preparer(catalog, store.cipher, topics)
 
     def find_item(self, code: str) -> ServiceItem | None:
         try:
@@ -89,107 +93,56 @@ class ApplicationService:
     # intake -----------------------------------------------------------------------------
     def validate(self, submit: m.ApplicationSubmit) -> list[m.FieldError]:
         """Check an application against the catalog and the ID rules; [] when it is fine."""
-        errors: list[m.FieldError] = []
-
-        def err(field: str, reason: str) -> None:
-            errors.append(m.FieldError(field=field, reason=reason))
-
-        try:
-            parse_id_number(submit.applicant.id_number)
-        except InvalidIdNumber as exc:
-            err("applicant.id_number", exc.reason)
-        if not is_valid_mobile(submit.applicant.phone):
-            err("applicant.phone", "手机号码应为以1开头的11位数字，请核对")
-        item = self.find_item(submit.service_code)
-        if item is None:
-            err("service_code",
-                f"事项编码 {submit.service_code} 不在本县事项目录中，请重新选择事项")
-            return errors
-        if item.status != "active":
-            err("service_code", f"事项“{item.name}”已停用，请选择其他事项或咨询信息员")
-            return errors
-        if item.categories and submit.category not in {c.code for c in item.categories}:
-            names = "、".join(c.name for c in item.categories)
-            err("category", f"请选择申请人类别（{names}）")
-            return errors
-        try:
-            required = self.catalog.required_materials(item.code, submit.category)
-        except UnknownCategory as exc:
-            err("category", str(exc))
-            return errors
-        known = {mat.code for mat in item.materials}
-        given = {ref.code for ref in submit.materials}
-        for i, ref in enumerate(submit.materials):
-            if ref.code not in known:
-                err(f"materials[{i}].code", f"材料编码 {ref.code} 不属于事项“{item.name}”")
-        for mat in required:
-            if mat.code not in given and not (mat.from_id_card and submit.applicant.from_card):
-                err(f"materials.{mat.code}", f"缺少必交材料“{mat.name}”，请拍摄后再提交")
-        for fld in item.form:
-            value = submit.form.get(fld.key)
-            if fld.required and value in (None, ""):
-                err(f"form.{fld.key}", f"请填写“{fld.label}”")
-            elif value not in (None, "") and (reason := _form_value_problem(fld, value)):
-                err(f"form.{fld.key}", reason)
-        extra = set(submit.form) - {f.key for f in item.form}
-        for key in sorted(extra):
-            err(f"form.{key}", "该事项没有这一项，请不要填写")
-        return errors
+        return self.preparer.validate(submit)
 
     def receive(self, station: str, env: m.Envelope, now: datetime) -> m.ApplicationAck:
         """Store a valid application (or re-ack a known one); queue the ack. In a transaction."""
-        submit: m.ApplicationSubmit = env.data
-        app_id = str(env.id)
+        return self.receive_prepared(self.preparer.from_envelope(station, env), now)
+
+    def receive_prepared(self, p: PreparedSubmit, now: datetime) -> m.ApplicationAck:
+        """`receive` for an application prepared already (`hub.intake`): what is left needs
+        the database. In a transaction."""
+        station, app_id = p.station, p.application_id
+        application_id = uuid.UUID(app_id)
         existing = self.store.application(app_id)
         if existing is not None:
             if existing["station"] != station:
                 return self.queue_ack(station, m.ApplicationAck(
-                    application_id=env.id, result=m.AckResult.INVALID,
+                    application_id=application_id, result=m.AckResult.INVALID,
                     errors=[m.FieldError(field="id",
                                          reason="申请编号已被其他服务站使用，请重新提交")],
                 ), now)
             return self.queue_ack(station, self._stored_ack(existing), now)
 
-        errors = self.validate(submit)
-        if errors:
+        if p.errors:
             return self.queue_ack(station, m.ApplicationAck(
-                application_id=env.id, result=m.AckResult.INVALID,
-                receipt_number=submit.receipt_number, errors=errors), now)
+                application_id=application_id, result=m.AckResult.INVALID,
+                receipt_number=p.receipt_number, errors=p.field_errors()), now)
 
-        hashes = sorted({ref.sha256 for ref in submit.materials})
-        missing = sorted(set(hashes) - self.store.has_blobs(hashes))
+        missing = sorted(set(p.hashes) - self.store.has_blobs(list(p.hashes)))
         if missing:
             reasons = self.store.blob_rejection_reasons(missing)
             return self.queue_ack(station, m.ApplicationAck(
-                application_id=env.id, result=m.AckResult.MISSING_BLOBS,
-                receipt_number=submit.receipt_number, missing=missing,
+                application_id=application_id, result=m.AckResult.MISSING_BLOBS,
+                receipt_number=p.receipt_number, missing=missing,
                 errors=[m.FieldError(field=f"blob.{sha}", reason=reason)
                         for sha, reason in reasons.items()]), now)
 
-        item = self.catalog.item(submit.service_code)
         county = station[:6]
-        today = now.astimezone(CHINA).date()
-        seq = self.store.next_case_sequence(casenumber.sequence_key(item.code, county, today))
-        case = casenumber.format_case_number(item.code, county, today, seq)
+        today = _china_date(now)
+        seq = self.store.next_case_sequence(casenumber.sequence_key(p.service_code, county,
+                                                                    today))
         row = {
-            "id": app_id, "case_number": case, "station": station, "town": station[:9],
-            "receipt_number": submit.receipt_number, "service_code": item.code,
-            "catalog_version": self.catalog.version, "department": item.department,
-            "category": submit.category,
-            "applicant_id_number": submit.applicant.id_number,
-            "applicant_name": submit.applicant.name, "applicant_phone": submit.applicant.phone,
-            "applicant_json": submit.applicant.model_dump_json(),
-            "form_json": m.json_dumps(submit.form),
-            "materials_json": m.json_dumps([r.model_dump() for r in submit.materials]),
-            "proxy_officer_json": (submit.proxy_officer.model_dump_json()
-                                   if submit.proxy_officer else None),
-            "filed_at": _iso(submit.filed_at), "received_at": _iso(now),
+            "id": app_id,
+            "case_number": casenumber.format_case_number(p.service_code, county, today, seq),
+            "station": station, "town": station[:9], **p.columns, "received_at": _iso(now),
             "state": int(Lifecycle.RECEIVED), "state_at": _iso(now),
             "supplement_officer": None, "assigned_officer": None, "deadline": None,
         }
-        self.store.insert_application(row)
+        self.store.insert_application(row, sealed=True)
         # The first status rides in the ack: one message to the station, not two.
-        row, status = self._transition(row, Action.RECEIVE, SYSTEM, {}, now)
+        row, status = self._transition(row, Action.RECEIVE, SYSTEM, {}, now,
+                                       sealed_phone=True)
         return self.queue_ack(station, self._stored_ack(row, status), now)
 
     def _stored_ack(self, row: dict,
@@ -228,9 +181,11 @@ class ApplicationService:
         return row
 
     def _transition(self, row: dict, action: Action, actor: Actor, payload: dict,
-                    now: datetime) -> tuple[dict, m.ApplicationStatus]:
+                    now: datetime, *, sealed_phone: bool = False,
+                    ) -> tuple[dict, m.ApplicationStatus]:
         """Append the event, update the row, queue the SMS; the status for the station is
-        returned for the caller to send."""
+        returned for the caller to send. `sealed_phone`: the row's phone is encrypted (a
+        row about to be inserted)."""
         current = Lifecycle(row["state"]) if action != Action.RECEIVE else None
         history = self.store.events(row["id"]) if current is not None else []
         try:
@@ -272,7 +227,8 @@ class ApplicationService:
                            {**step.payload, "material_names": names}, proxy_officer=proxy)
         if text:
             self.store.queue_sms(application_id=row["id"], event_seq=seq,
-                                 phone=row["applicant_phone"], text=text, at=_iso(now))
+                                 phone=row["applicant_phone"], text=text, at=_iso(now),
+                                 sealed=sealed_phone)
         return row, status
 
     def clock(self, application_id: str, service_code: str, now: datetime):
@@ -383,29 +339,3 @@ class ApplicationService:
 def today_in_china(now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(CHINA).date()
 
-
-def _form_value_problem(fld, value) -> str | None:
-    """Why a form answer does not fit its field's type, as a plain sentence; None if it does."""
-    if fld.type == "choice":
-        if value not in fld.options:
-            return f"“{fld.label}”只能选择：{'、'.join(fld.options)}"
-    elif fld.type == "bool":
-        if not isinstance(value, bool):
-            return f"“{fld.label}”只能回答“是”或“否”"
-    elif fld.type == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
-                or value in (float("inf"), float("-inf")):
-            return f"“{fld.label}”应填写数字"
-    elif fld.type == "date":
-        if not isinstance(value, str) or len(value) != 10:
-            return f"“{fld.label}”应按 年-月-日 填写日期"
-        try:
-            date.fromisoformat(value)
-        except ValueError:
-            return f"“{fld.label}”不是有效的日期，请按 年-月-日 填写"
-    elif fld.type == "text":
-        if not isinstance(value, str):
-            return f"“{fld.label}”应填写文字"
-        if fld.max_length and len(value) > fld.max_length:
-            return f"“{fld.label}”最多{fld.max_length}个字，请删减"
-    return None

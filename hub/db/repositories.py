@@ -82,14 +82,7 @@ class Store:
 
     # personal data at rest -------------------------------------------------------------
     def _seal(self, row: dict) -> dict:
-        """Encrypt the applicant's columns of a row to be written; add the lookup index."""
-        out = dict(row)
-        for column in _SEALED:
-            if out.get(column) is not None:
-                out[column] = self.cipher.encrypt(out[column])
-        if row.get("applicant_id_number") is not None:
-            out["applicant_id_index"] = self.cipher.index(row["applicant_id_number"])
-        return out
+        return seal_application_columns(self.cipher, row)
 
     def _open(self, row: dict) -> dict:
         """Decrypt the applicant's columns of a row read from `applications`."""
@@ -205,8 +198,9 @@ class Store:
 
     # The intake path writes with plain statements: sqlite-utils' table helpers introspect
     # the schema on every call, which cost more than the writes themselves.
-    def insert_application(self, row: dict) -> None:
-        self._insert("applications", self._seal(row))
+    def insert_application(self, row: dict, *, sealed: bool = False) -> None:
+        """`sealed`: the row went through `seal_application_columns` already."""
+        self._insert("applications", row if sealed else self._seal(row))
 
     def update_application(self, application_id: str, changes: dict) -> None:
         changes = self._seal(changes)
@@ -382,9 +376,10 @@ class Store:
 
     # SMS -------------------------------------------------------------------------------
     def queue_sms(self, *, application_id: str, event_seq: int, phone: str, text: str,
-                  at: str) -> None:
-        self._defer(_QUEUE_SMS, [application_id, event_seq, self.cipher.encrypt(phone), text,
-                                 at, at])
+                  at: str, sealed: bool = False) -> None:
+        """`sealed`: `phone` is encrypted already."""
+        self._defer(_QUEUE_SMS, [application_id, event_seq,
+                                 phone if sealed else self.cipher.encrypt(phone), text, at, at])
 
     def due_sms(self, now: str, limit: int = 50) -> list[dict]:
         return self._sms_opened(self.db.query(
@@ -447,6 +442,18 @@ _QUEUE_SMS = ("INSERT INTO sms (application_id, event_seq, phone, text, created_
               "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)")
 _DEFERRED = (_QUEUE_OUTGOING, _QUEUE_SMS)  # in this order: the messages, then the SMS
 _GATHERED = "gathered message parts"  # turned into outgoing rows first
+
+
+def seal_application_columns(cipher: FieldCipher, row: dict) -> dict:
+    """Encrypt the applicant's columns of an `applications` row (or part of one) to be
+    written, and add the lookup index."""
+    out = dict(row)
+    for column in _SEALED:
+        if out.get(column) is not None:
+            out[column] = cipher.encrypt(out[column])
+    if row.get("applicant_id_number") is not None:
+        out["applicant_id_index"] = cipher.index(row["applicant_id_number"])
+    return out
 
 
 @functools.lru_cache(maxsize=256)

@@ -55,15 +55,15 @@ def test_a_message_that_raises_is_refused_alone_and_the_rest_of_its_batch_is_sto
         ids.append(env["id"])
         batch.append(_message(topics.station(Kind.SUBMIT, SID), json.dumps(env).encode(),
                               100 + n))
-    receive = ingest.service.receive
+    receive = ingest.service.receive_prepared
 
-    def flaky(station, envelope, now):
-        if str(envelope.id) == ids[2]:
+    def flaky(prepared, now):
+        if prepared.application_id == ids[2]:
             ingest.store.db.conn.execute("INSERT INTO case_sequences VALUES ('half-done', 1)")
             raise RuntimeError("a bug in the middle of a write")
-        return receive(station, envelope, now)
+        return receive(prepared, now)
 
-    monkeypatch.setattr(ingest.service, "receive", flaky)
+    monkeypatch.setattr(ingest.service, "receive_prepared", flaky)
     ingest._commit(batch)
 
     db = ingest.store.db.conn

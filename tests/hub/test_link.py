@@ -4,6 +4,7 @@ out, confirmations back, and a link that dies with its hub."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import signal
@@ -13,9 +14,17 @@ import threading
 import time
 import uuid
 
+from hub.catalog import load_catalog
+from hub.crypto import FieldCipher, key_path
+from hub.intake import PreparerSpec
 from hub.link import LinkEndpoint, _runs
+from protocols import messages as m
+from protocols.examples import example_submit
 from protocols.mqtt import Presence
+from protocols.topics import Kind, Topics
 from tests.support import ROOT, Listener
+
+STATION = "411381101001"
 
 
 def _presence(topic: str) -> Presence:
@@ -159,3 +168,38 @@ def test_a_link_that_dies_alone_is_replaced_and_its_session_carries_on(broker):
     finally:
         link.stop()
     assert link._proc.returncode == 0
+
+
+def test_the_link_prepares_each_submission_it_receives_and_only_submissions(broker, tmp_path):
+    root = f"linkprep{uuid.uuid4().hex[:6]}"
+    topics, catalog = Topics(root), load_catalog()
+    cipher = FieldCipher.load(key_path(tmp_path))  # the hub's key, which the link reads
+    inbox: queue.Queue = queue.Queue()
+    link = LinkEndpoint(broker.url, f"link-{uuid.uuid4().hex[:8]}",
+                        subscriptions=[(t, 1) for t in topics.hub_subscriptions()],
+                        on_message=inbox.put, manual_ack=True, mqtt311=True,
+                        preparer=PreparerSpec(catalog, str(key_path(tmp_path)), root)).start()
+    payload, _ = example_submit(catalog, STATION)
+    status = m.encode(m.StationStatus(state="online", software="t"))
+    try:
+        assert link.wait_connected(10)
+        time.sleep(0.3)
+        with Listener(broker.url, []) as station:
+            station.publish(topics.station(Kind.SUBMIT, STATION), payload)
+            station.publish(topics.station(Kind.SUBMIT, STATION), b"{not json")
+            station.publish(topics.station(Kind.STATION_STATUS, STATION), status)
+            got = {r.payload: r for r in _take(inbox, 3)}
+        good, bad, other = got[payload], got[b"{not json"], got[status]
+        link.ack_many([(r.mid, r.qos) for r in got.values()])
+    finally:
+        link.stop()
+    assert other.prepared is None
+    assert bad.prepared.unreadable and bad.prepared.application_id is None
+    p = good.prepared
+    assert (p.station, p.application_id, p.errors) == (STATION, json.loads(payload)["id"], ())
+    assert p.service_code and len(p.hashes) >= 1
+    # sealed in the link with the hub's key: the hub can open them, nobody else can read them
+    assert cipher.decrypt(p.columns["applicant_name"]) == "李秀英"
+    assert cipher.decrypt(p.columns["applicant_phone"]) == "13800138000"
+    assert p.columns["applicant_id_index"] == cipher.index(
+        json.loads(payload)["data"]["applicant"]["id_number"])
