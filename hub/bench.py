@@ -590,13 +590,14 @@ def _db_size(data: Path) -> int:
 
 
 def _profile(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
-    """Sample the hub with py-spy (collapsed stacks) while the load runs, if installed."""
+    """Sample the hub and its link process with py-spy (collapsed stacks, each rooted at
+    its process) while the load runs, if installed."""
     spy = Path(sys.executable).with_name("py-spy")
     if not spy.exists():
         return None
     return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration",
                              str(max(1, int(seconds))), "--format", "raw", "--nonblocking",
-                             "-o", str(out)], stdout=subprocess.DEVNULL,
+                             "--subprocesses", "-o", str(out)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from hub.crypto import FieldCipher, key_path
@@ -38,6 +41,24 @@ def sniff_mime(data: bytes) -> str:
     raise BlobRejected("不是可识别的图片或 PDF 文件，请重新拍摄该材料")
 
 
+def check_blob(sha256: str, data: bytes) -> str:
+    """Verify size, hash and type; return the MIME type or raise BlobRejected."""
+    if len(data) > MAX_BLOB_BYTES:
+        raise BlobRejected(f"文件太大（{len(data) // 1024} KB，"
+                           f"上限 {MAX_BLOB_BYTES // 1024} KB），请降低拍摄分辨率后重试")
+    if not data:
+        raise BlobRejected("文件是空的，请重新拍摄该材料")
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise BlobRejected("文件内容与校验值不符（传输中损坏），请重新上传该材料")
+    return sniff_mime(data)
+
+
+@dataclass(slots=True)
+class _Staged:
+    path: Path
+    rewritable: bool  # written by this store, from bytes the batch still holds
+
+
 class BlobStore:
     """Files under `root/ab/abcdef…`; a file exists only once its bytes are on disk.
 
@@ -51,7 +72,8 @@ class BlobStore:
         # The key file lives in the data directory (DATA/keys/data.key) unless the
         # composition root passes the cipher in.
         self.cipher = cipher or FieldCipher.load(key_path(self.root.parent))
-        self._staged: dict[str, Path] = {}
+        self._staged: dict[str, _Staged] = {}
+        self._numbers = itertools.count(1)
         self._executor: ThreadPoolExecutor | None = None
 
     def path(self, sha256: str) -> Path:
@@ -62,31 +84,54 @@ class BlobStore:
 
     def check(self, sha256: str, data: bytes) -> str:
         """Verify size, hash and type; return the MIME type or raise BlobRejected."""
-        if len(data) > MAX_BLOB_BYTES:
-            raise BlobRejected(f"文件太大（{len(data) // 1024} KB，"
-                               f"上限 {MAX_BLOB_BYTES // 1024} KB），请降低拍摄分辨率后重试")
-        if not data:
-            raise BlobRejected("文件是空的，请重新拍摄该材料")
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise BlobRejected("文件内容与校验值不符（传输中损坏），请重新上传该材料")
-        return sniff_mime(data)
+        return check_blob(sha256, data)
 
     def put(self, sha256: str, data: bytes) -> None:
         """Write one file atomically and durably (`stage` then `flush`)."""
         self.stage(sha256, data)
         self.flush()
 
+    def write_staged(self, sha256: str, data: bytes) -> Path | None:
+        """Seal the bytes into a temporary file beside their place (not yet durable), and
+        return its path; None when the blob is stored already. Any process of the hub may
+        write one: the MQTT link does, and the intake `adopt`s the file."""
+        target = self.path(sha256)
+        if target.exists():
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}-{next(self._numbers)}")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(self.cipher.encrypt_bytes(data))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return tmp
+
     def stage(self, sha256: str, data: bytes) -> None:
         """Write the bytes to a temporary file beside their place; `flush` makes every
         staged file durable and then visible under its name."""
-        target = self.path(sha256)
-        if sha256 in self._staged or target.exists():
+        if sha256 in self._staged:
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".tmp{os.getpid()}")
-        self._staged[sha256] = tmp
-        with open(tmp, "wb") as fh:
-            fh.write(self.cipher.encrypt_bytes(data))
+        tmp = self.write_staged(sha256, data)
+        if tmp is not None:
+            self._staged[sha256] = _Staged(tmp, rewritable=True)
+
+    def adopt(self, sha256: str, tmp: Path) -> None:
+        """Take a file another process wrote with `write_staged` into the next `flush`.
+        A discarded batch forgets it but leaves it on disk: the message that names it is
+        handled again, and adopts it again."""
+        target = self.path(sha256)
+        if tmp.parent != target.parent or not tmp.name.startswith(f"{sha256}.tmp"):
+            raise ValueError(f"not a staged file of blob {sha256}: {tmp}")
+        if sha256 in self._staged or target.exists():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()  # the same photo twice: the other copy is (or will be) stored
+            return
+        if not tmp.exists():
+            raise FileNotFoundError(errno.ENOENT, "staged blob file is gone", str(tmp))
+        self._staged[sha256] = _Staged(tmp, rewritable=False)
 
     def flush(self) -> None:
         """fsync the staged files, rename each into place, fsync each directory once.
@@ -95,7 +140,7 @@ class BlobStore:
         merges them) instead of two after each file, one file after another. A file is
         renamed only once its bytes are on disk, so a name always means a whole file.
         """
-        staged = dict(self._staged)
+        staged = {sha256: s.path for sha256, s in self._staged.items()}
         if not staged:
             return
         try:
@@ -109,10 +154,12 @@ class BlobStore:
             raise
 
     def discard(self) -> None:
-        """Forget what is staged (its batch was not committed)."""
-        for tmp in self._staged.values():
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        """Forget what is staged (its batch was not committed): the files this store wrote
+        are deleted, adopted ones kept for the next try."""
+        for staged in self._staged.values():
+            if staged.rewritable:
+                with contextlib.suppress(FileNotFoundError):
+                    staged.path.unlink()
         self._staged.clear()
 
     def _pool(self) -> ThreadPoolExecutor:

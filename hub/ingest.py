@@ -20,12 +20,13 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from hub.blobs import BlobRejected, BlobStore
+from hub.blobs import BlobStore
 from hub.db import StorageError
 from hub.db import fleet as fleet_db
 from hub.db.repositories import Store
-from hub.intake import PreparedSubmit
+from hub.intake import Prepared, PreparedBlob, PreparedSubmit
 from hub.link import LinkEndpoint
 from hub.service import ActionRefused, ApplicationService
 from protocols import messages as m
@@ -183,10 +184,12 @@ class Ingest:
 
     # one message ----------------------------------------------------------------------
     def _handle(self, msg: Message, now: datetime, isolate: bool = True) -> None:
-        prepared: PreparedSubmit | None = getattr(msg, "prepared", None)
-        if prepared is not None:  # a submission the link prepared (`hub.intake`)
+        prepared: Prepared | None = getattr(msg, "prepared", None)
+        if prepared is not None:  # prepared by the link (`hub.intake`)
             station = prepared.station
-            work = functools.partial(self._submit, prepared, msg, now)
+            work = functools.partial(
+                self._submit if isinstance(prepared, PreparedSubmit) else self._blob,
+                prepared, msg, now)
         else:
             try:
                 topic = self.topics.parse(msg.topic)
@@ -213,7 +216,8 @@ class Ingest:
 
     def _dispatch(self, topic: Topic, msg: Message, now: datetime) -> None:
         if topic.kind == Kind.BLOB:
-            self._blob(topic, msg, now)
+            self._blob(self.service.preparer.blob(topic.station, topic.sha256,
+                                                  bytes(msg.payload)), msg, now)
         elif topic.kind == Kind.SUBMIT:
             self._submit(self.service.preparer.from_payload(topic.station, bytes(msg.payload)),
                          msg, now)
@@ -242,16 +246,15 @@ class Ingest:
             self._reject(msg, topic.station, None, [("topic", "not a topic stations send")],
                          now)
 
-    def _blob(self, topic: Topic, msg: Message, now: datetime) -> None:
-        data = bytes(msg.payload)
-        try:
-            mime = self.blobs.check(topic.sha256, data)
-        except BlobRejected as exc:
-            self._reject(msg, topic.station, None, [("blob", exc.reason)], now,
-                         sha256=topic.sha256)
+    def _blob(self, p: PreparedBlob, msg: Message, now: datetime) -> None:
+        if p.reason is not None:
+            self._reject(msg, p.station, None, [("blob", p.reason)], now, sha256=p.sha256)
             return
-        self.blobs.stage(topic.sha256, data)
-        self.store.insert_blob(topic.sha256, len(data), mime, topic.station, now.isoformat())
+        if p.staged is not None:
+            self.blobs.adopt(p.sha256, Path(p.staged))
+        elif not p.stored:  # not written aside: the bytes came along
+            self.blobs.stage(p.sha256, bytes(msg.payload))
+        self.store.insert_blob(p.sha256, p.size, p.mime, p.station, now.isoformat())
 
     def _submit(self, p: PreparedSubmit, msg: Message, now: datetime) -> None:
         if p.unreadable:

@@ -1,10 +1,13 @@
-"""Taking in a submitted application, in two halves: what needs no database, and the writes.
+"""Taking in a message in two halves: what needs no database, and the writes.
 
-`Preparer` does the first half. It decodes the payload, checks the application against the
-catalog and the ID rules, and seals the applicant's personal fields. It needs neither the
-database nor the clock, so the MQTT link process (`hub.link`) runs it for every submission
-it receives, on the other core. The hub's single writer is then left with the second
-half, `ApplicationService.receive_prepared`: the lookups, the case number and the rows.
+`Preparer` does the first half. For a submitted application it decodes the payload,
+checks it against the catalog and the ID rules, and seals the applicant's personal
+fields; for a photo it checks the hash and the type and writes the bytes, sealed, to a
+temporary file beside their place. None of that needs the database or the clock, so the
+MQTT link process (`hub.link`) does it for every such message it receives, on the other
+core. The hub's single writer is left with the second half: the lookups, the case number,
+the rows, and making the batch's files durable before its commit
+(`ApplicationService.receive_prepared`, `Ingest`).
 
 A message that arrives without a preparation (another endpoint, a test, a preparation
 that failed) is prepared by the hub itself. It is the same code either way.
@@ -12,17 +15,21 @@ that failed) is prepared by the hub itself. It is the same code either way.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date
 from pathlib import Path
 from typing import NamedTuple
 
+from hub.blobs import BlobRejected, BlobStore, check_blob
 from hub.crypto import FieldCipher
 from hub.db.repositories import seal_application_columns
 from protocols import messages as m
 from protocols.catalog import Catalog, UnknownCategory, UnknownItem
 from protocols.identity import InvalidIdNumber, is_valid_mobile, parse_id_number
 from protocols.topics import Kind, TopicError, Topics
+
+logger = logging.getLogger(__name__)
 
 Reasons = tuple[tuple[str, str], ...]  # (field, reason) pairs
 
@@ -43,8 +50,33 @@ class PreparedSubmit(NamedTuple):
     service_code: str | None
     columns: dict | None  # its `applications` columns known in advance, personal ones sealed
 
+    needs_payload = True  # kept for the rejection table, should it be refused
+
     def field_errors(self) -> list[m.FieldError]:
         return [m.FieldError(field=f, reason=r) for f, r in self.unreadable or self.errors]
+
+
+class PreparedBlob(NamedTuple):
+    """A photo or scan, checked and, in the link process, already written sealed to a
+    temporary file beside its place in the blob store, so that its bytes need not cross
+    to the hub at all. The hub makes the file durable with the rest of its batch."""
+
+    station: str
+    sha256: str
+    size: int
+    mime: str | None
+    reason: str | None  # why it is refused
+    staged: str | None  # the temporary file (`BlobStore.write_staged`), to `adopt`
+    stored: bool  # the blob store had it already
+
+    @property
+    def needs_payload(self) -> bool:
+        """Whether the hub still needs the bytes: to keep a refused one in the rejection
+        table, or to write it itself when the link could not."""
+        return self.reason is not None or (self.staged is None and not self.stored)
+
+
+Prepared = PreparedSubmit | PreparedBlob
 
 
 @dataclass(frozen=True)
@@ -55,27 +87,49 @@ class PreparerSpec:
     catalog: Catalog
     key_file: str
     topic_root: str
+    blob_root: str | None = None  # where to write the photos' temporary files
 
     def build(self) -> Preparer:
-        return Preparer(self.catalog, FieldCipher.load(Path(self.key_file)),
-                        Topics(self.topic_root))
+        cipher = FieldCipher.load(Path(self.key_file))
+        blobs = BlobStore(self.blob_root, cipher) if self.blob_root else None
+        return Preparer(self.catalog, cipher, Topics(self.topic_root), blobs)
 
 
 class Preparer:
-    def __init__(self, catalog: Catalog, cipher: FieldCipher, topics: Topics):
+    def __init__(self, catalog: Catalog, cipher: FieldCipher, topics: Topics,
+                 blobs: BlobStore | None = None):
+        """Without `blobs`, photos are checked but not written: the hub writes them."""
         self.catalog = catalog
         self.cipher = cipher
         self.topics = topics
+        self.blobs = blobs
 
-    def prepare(self, topic: str, payload: bytes) -> PreparedSubmit | None:
-        """The preparation of a message on a submit topic; None for any other topic."""
+    def prepare(self, topic: str, payload: bytes) -> Prepared | None:
+        """The preparation of a submission or a photo; None for any other message."""
         try:
             parsed = self.topics.parse(topic)
         except TopicError:
             return None
-        if parsed.kind != Kind.SUBMIT:
-            return None
-        return self.from_payload(parsed.station, payload)
+        if parsed.kind == Kind.SUBMIT:
+            return self.from_payload(parsed.station, payload)
+        if parsed.kind == Kind.BLOB:
+            return self.blob(parsed.station, parsed.sha256, payload)
+        return None
+
+    def blob(self, station: str, sha256: str, data: bytes) -> PreparedBlob:
+        try:
+            mime = check_blob(sha256, data)
+        except BlobRejected as exc:
+            return PreparedBlob(station, sha256, len(data), None, exc.reason, None, False)
+        staged, stored = None, False
+        if self.blobs is not None:
+            try:
+                tmp = self.blobs.write_staged(sha256, data)
+            except OSError as exc:  # a full disk, say: the hub tries itself, and says so
+                logger.warning("could not write blob %s aside: %s", sha256[:12], exc)
+            else:
+                staged, stored = (str(tmp), False) if tmp else (None, True)
+        return PreparedBlob(station, sha256, len(data), mime, None, staged, stored)
 
     def from_payload(self, station: str, payload: bytes) -> PreparedSubmit:
         try:

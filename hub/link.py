@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from hub.intake import PreparedSubmit, Preparer, PreparerSpec
+from hub.intake import Prepared, Preparer, PreparerSpec
 from protocols.mqtt import BrokerUrl, MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Received:
     mid: int
     qos: int
     retain: bool
-    prepared: PreparedSubmit | None = None  # a submission's preparation (`hub.intake`)
+    prepared: Prepared | None = None  # a submission's or a photo's preparation (`hub.intake`)
 
 
 class LinkEndpoint:
@@ -69,7 +69,7 @@ class LinkEndpoint:
                  **endpoint_options) -> None:
         """`endpoint_options` are `MqttEndpoint`'s keyword arguments (presence,
         subscriptions, manual_ack, …); they must pickle. With `preparer`, the link
-        prepares each submission it receives (`Received.prepared`)."""
+        prepares each submission and photo it receives (`Received.prepared`)."""
         self.broker = BrokerUrl.parse(url)
         self.client_id = client_id
         self.connected = threading.Event()
@@ -259,15 +259,21 @@ class _Link:
             try:
                 for kind, body in _runs(events, self._BATCHED):
                     if kind == "messages" and self.preparer is not None:
-                        body = [(*item, self._prepare(item[0], item[1])) for item in body]
+                        body = [self._forwarded(*item) for item in body]
                     self.conn.send((kind, body))
             except OSError:
                 os._exit(3)  # the hub is gone
             if closing and not events:
                 return
 
-    def _prepare(self, topic: str, payload: bytes) -> PreparedSubmit | None:
-        """The submission's preparation; None for other messages, and for one whose
+    def _forwarded(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool):
+        prepared = self._prepare(topic, payload)
+        if prepared is not None and not prepared.needs_payload:
+            payload = b""  # a photo written aside: its bytes need not cross
+        return topic, payload, mid, qos, retain, prepared
+
+    def _prepare(self, topic: str, payload: bytes) -> Prepared | None:
+        """The message's preparation; None for messages that have none, and for one whose
         preparation failed: the hub then prepares it itself and refuses it with a reason."""
         try:
             return self.preparer.prepare(topic, payload)

@@ -113,9 +113,10 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
                           stopped=presence_payload(m.Availability.STOPPED)),
         subscriptions=[(t, 1) for t in topics.hub_subscriptions()],
         on_message=ingest.on_message, on_connected=on_connected,
-        # The link also decodes, checks and seals each submission (`hub.intake`), so that
-        # the intake's one writer thread is left with the database work.
-        preparer=PreparerSpec(catalog, str(key_path(data.root)), root),
+        # The link also decodes, checks and seals each submission, and writes each photo
+        # aside (`hub.intake`), so that the intake's one writer thread is left with the
+        # database work and the fsyncs.
+        preparer=PreparerSpec(catalog, str(key_path(data.root)), root, str(data.blobs)),
         manual_ack=True, persistent_session=True, receive_maximum=1000,
         # MQTT 3.1.1 on the hub's own connection: paho builds a v5 properties object for
         # every PUBLISH and PUBACK, which cost the intake about a fifth of its throughput.

@@ -1,13 +1,17 @@
-"""A submission prepared elsewhere (the link process) is stored exactly as one the hub
-prepares itself; refusals keep their reasons either way."""
+"""A submission or a photo prepared elsewhere (the link process) is stored exactly as one
+the hub prepares itself; refusals keep their reasons either way."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+import os
 import pickle
 import shutil
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
@@ -16,7 +20,7 @@ from hub.blobs import BlobStore
 from hub.calendar import WorkCalendar
 from hub.catalog import load_catalog
 from hub.crypto import FieldCipher, key_path
-from hub.db import migrate
+from hub.db import StorageError, migrate
 from hub.db.repositories import Store
 from hub.ingest import Ingest
 from hub.intake import PreparedSubmit, PreparerSpec
@@ -161,3 +165,101 @@ def test_a_preparation_that_fails_in_the_link_leaves_the_message_to_the_hub(inge
     msg.payload, msg.qos = payload, 1
     _stored(ingest, [*_blobs(ingest, blobs), msg])
     assert ingest.store.application(json.loads(payload)["id"]) is not None
+
+
+def _photo_preparer(ingest: Ingest):
+    """The link's preparer: it writes photos aside into the hub's blob store."""
+    return PreparerSpec(ingest.service.catalog, str(key_path(ingest.store.path.parent)),
+                        ingest.topics.root, str(ingest.blobs.root)).build()
+
+
+def _tmp_files(ingest: Ingest) -> list:
+    return sorted(p.name for p in ingest.blobs.root.rglob("*.tmp*"))
+
+
+def test_a_photo_written_aside_by_the_link_is_stored_with_its_batch_without_its_bytes(
+        ingest):
+    preparer = _photo_preparer(ingest)
+    payload, blobs = example_submit(load_catalog(), SID)
+    msgs = []
+    for n, (sha, data) in enumerate(blobs.items(), 1):
+        topic = ingest.topics.blob(SID, sha)
+        prepared = preparer.prepare(topic, data)
+        assert prepared.staged and not prepared.needs_payload
+        assert data not in Path(prepared.staged).read_bytes()  # sealed on disk
+        assert not ingest.blobs.exists(sha)  # not under its name before the commit
+        msgs.append(Received(topic, b"", n, 1, False, prepared))  # the bytes stay behind
+    # the same photo again in the batch (a resend): one file, no temporary left over
+    sha, data = next(iter(blobs.items()))
+    again = preparer.prepare(ingest.topics.blob(SID, sha), data)
+    msgs.append(Received(ingest.topics.blob(SID, sha), b"", 9, 1, False, again))
+    topic = ingest.topics.station(Kind.SUBMIT, SID)
+    msgs.append(Received(topic, payload, 10, 1, False, preparer.prepare(topic, payload)))
+    _stored(ingest, msgs)
+
+    assert all(ingest.blobs.read(sha) == data for sha, data in blobs.items())
+    assert _tmp_files(ingest) == []
+    [ack] = _acks(ingest)
+    assert ack.result == m.AckResult.STORED
+    rows = ingest.store.db.conn.execute("SELECT sha256, size, mime FROM blobs").fetchall()
+    assert sorted(rows) == sorted((s, len(d), "image/jpeg") for s, d in blobs.items())
+    # a photo stored already is not written again
+    stored = preparer.prepare(ingest.topics.blob(SID, sha), data)
+    assert stored.stored and stored.staged is None and not stored.needs_payload
+
+
+def test_a_batch_tried_again_adopts_the_photos_the_link_wrote_again(ingest, monkeypatch):
+    preparer = _photo_preparer(ingest)
+    data = example_submit(load_catalog(), SID)[1]
+    sha, photo = next(iter(data.items()))
+    topic = ingest.topics.blob(SID, sha)
+    msg = Received(topic, b"", 1, 1, False, preparer.prepare(topic, photo))
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # the disk fills as the batch is made durable
+    with pytest.raises(StorageError):
+        _stored(ingest, [msg])
+    monkeypatch.undo()
+    assert not ingest.blobs.exists(sha) and len(_tmp_files(ingest)) == 1  # kept for the retry
+    assert ingest.store.db.conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == 0
+    _stored(ingest, [msg])
+    assert ingest.blobs.read(sha) == photo and _tmp_files(ingest) == []
+
+
+def test_a_photo_the_link_could_not_write_comes_with_its_bytes_and_the_hub_writes_it(
+        ingest, monkeypatch):
+    preparer = _photo_preparer(ingest)
+    sha, photo = next(iter(example_submit(load_catalog(), SID)[1].items()))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(preparer.blobs, "write_staged", full)
+    topic = ingest.topics.blob(SID, sha)
+    prepared = preparer.prepare(topic, photo)
+    assert prepared.staged is None and not prepared.stored and prepared.needs_payload
+    _stored(ingest, [Received(topic, photo, 1, 1, False, prepared)])
+    assert ingest.blobs.read(sha) == photo
+
+
+def test_a_refused_photo_keeps_its_reason_and_its_bytes_and_nothing_is_written(ingest):
+    preparer = _photo_preparer(ingest)
+    photo = b"\xff\xd8\xff" + b"\0" * 5000  # a JPEG cut off before its end
+    sha = hashlib.sha256(photo).hexdigest()
+    prepared = preparer.prepare(ingest.topics.blob(SID, sha), photo)
+    assert "截断" in prepared.reason and prepared.needs_payload and prepared.staged is None
+    _stored(ingest, [Received(ingest.topics.blob(SID, sha), photo, 1, 1, False, prepared)])
+    [(reasons, kept)] = ingest.store.db.conn.execute(
+        "SELECT reasons_json, payload FROM rejections WHERE sha256 = ?", [sha]).fetchall()
+    assert "截断" in reasons and ingest.store.cipher.decrypt_bytes(kept) == photo
+    assert not ingest.blobs.exists(sha) and _tmp_files(ingest) == []
+
+
+def test_the_hub_adopts_only_a_temporary_file_of_the_blob_it_names(ingest, tmp_path):
+    sha = "ab" * 32
+    with pytest.raises(ValueError):
+        ingest.blobs.adopt(sha, tmp_path / "hub.db")
+    with pytest.raises(ValueError):
+        ingest.blobs.adopt(sha, ingest.blobs.path("cd" * 32).with_name("cd" * 32 + ".tmp1-1"))
