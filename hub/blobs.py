@@ -162,6 +162,20 @@ class BlobStore:
                     staged.path.unlink()
         self._staged.clear()
 
+    def remove_temporaries(self) -> int:
+        """Delete the temporary files a stopped hub left (its batch was never committed:
+        the broker delivers those photos again). Only at start, before the link writes."""
+        removed = 0
+        for folder in os.scandir(self.root):
+            if not folder.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(folder.path):
+                if ".tmp" in entry.name:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed
+
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blob-fsync")

@@ -92,7 +92,10 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
     store = Store(data.db, field_cipher)
     if sealed := store.seal_plaintext_rows():
         logger.info("encrypted the personal data of %d earlier applications", sealed)
-    ingest = Ingest(store, BlobStore(data.blobs, field_cipher),
+    blobs = BlobStore(data.blobs, field_cipher)
+    if leftover := blobs.remove_temporaries():
+        logger.info("removed %d photo files of batches never committed", leftover)
+    ingest = Ingest(store, blobs,
                     ApplicationService(store, catalog, calendar, topics),
                     topics, batch_size=batch_size)
     snapshot = catalog_payload(catalog, data.root)

@@ -56,3 +56,15 @@ def test_a_discarded_batch_leaves_nothing_behind(store):
     store.discard()
     store.flush()
     assert not store.exists(sha) and not [p for p in store.root.rglob("*") if p.is_file()]
+
+
+def test_temporaries_a_stopped_hub_left_are_removed_and_stored_files_kept(store):
+    kept, left = _jpeg(1), _jpeg(2)
+    kept_sha, left_sha = (hashlib.sha256(d).hexdigest() for d in (kept, left))
+    store.put(kept_sha, kept)
+    store.write_staged(left_sha, left)  # written aside by a link, never committed
+    store.stage(kept_sha + "0", kept)  # and one of the hub's own
+    assert len(list(store.root.rglob("*.tmp*"))) == 2
+    assert store.remove_temporaries() == 2
+    assert not list(store.root.rglob("*.tmp*"))
+    assert store.read(kept_sha) == kept and not store.exists(left_sha)
