@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -137,7 +138,7 @@ class FieldCipher:
         return Cipher(algo, mode)
 
     def _seal(self, data: bytes, algorithm: str) -> bytes:
-        nonce = os.urandom(_NONCE)
+        nonce = _nonces.take()
         if algorithm == AES_GCM:
             return nonce + self._aead.encrypt(nonce, data, None)
         enc = self._cipher(algorithm, modes.GCM(nonce)).encryptor()
@@ -158,6 +159,36 @@ class FieldCipher:
             return dec.update(body) + dec.finalize()
         except InvalidTag:
             raise DataKeyError(_WRONG_KEY) from None
+
+
+class _NoncePool:
+    """Random nonces from the system's generator, drawn a thousand at a time.
+
+    `os.urandom` lets go of the interpreter lock for its system call, and taking it back
+    waits for whichever thread holds it (up to a switch interval). Sealing four fields of
+    every application one call each made the MQTT link's preparing thread queue behind its
+    network thread four times per application. The bytes are the same; they come in fewer
+    calls. A forked child draws afresh: it must never repeat its parent's nonces.
+    """
+
+    BATCH = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._pool = b""
+        self._at = 0
+
+    def take(self) -> bytes:
+        with self._lock:
+            if self._at >= len(self._pool) or self._pid != os.getpid():
+                self._pool, self._at, self._pid = os.urandom(_NONCE * self.BATCH), 0, os.getpid()
+            nonce = self._pool[self._at:self._at + _NONCE]
+            self._at += _NONCE
+            return nonce
+
+
+_nonces = _NoncePool()
 
 
 def key_path(data_root: Path | str) -> Path:
