@@ -1,7 +1,9 @@
 """The hub's MQTT intake: group commit, ack after commit, and the transactional outbox.
 
 One worker thread owns the writes. Messages arrive from the MQTT link process (`hub.link`)
-and are only queued. The worker takes a batch (everything waiting, up to `batch_size`),
+and are only queued; the link has already done what needs no database (`hub.intake`:
+submissions decoded, checked and sealed, photos written aside), so the worker is left with
+the SQL and the fsyncs. The worker takes a batch (everything waiting, up to `batch_size`),
 handles its messages in one transaction (each in its own savepoint when one of them
 fails), commits once, and only then acknowledges every PUBLISH of the batch to the broker
 (manual ack) and publishes what the batch queued in the `outgoing` table. A crash before
