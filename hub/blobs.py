@@ -82,10 +82,6 @@ class BlobStore:
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()
 
-    def check(self, sha256: str, data: bytes) -> str:
-        """Verify size, hash and type; return the MIME type or raise BlobRejected."""
-        return check_blob(sha256, data)
-
     def put(self, sha256: str, data: bytes) -> None:
         """Write one file atomically and durably (`stage` then `flush`)."""
         self.stage(sha256, data)
