@@ -7,6 +7,8 @@ import importlib
 import logging
 import sys
 
+from protocols.memory import keep_freed_memory
+
 # Each module exposes `register(subparsers)` adding its top-level command(s); the handler
 # is stored as `func` on the parsed namespace and returns the process exit code.
 COMMAND_MODULES = (
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

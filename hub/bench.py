@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import queue
 import random
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -42,6 +43,7 @@ from cunban.processes import Broker, HubProcess
 from hub.bench_stations import cpu_seconds
 from kiosk.outbox import Outbox
 from protocols import messages as m
+from protocols.memory import keep_freed_memory
 from protocols.mqtt import BrokerUrl, MqttEndpoint, unique_client_id
 from protocols.topics import Kind, Topics
 
@@ -382,6 +384,7 @@ def run_load(url: str, workdir: Path, catalog, args,
 def _load_worker(url: str, workdir: Path, sids: list[str], parts, args, go, start_at,
                  out) -> None:
     """One station process of `run_load`: its stations file from `start_at` on."""
+    keep_freed_memory()
     try:
         out.put(("done", _file_from(url, workdir, sids, parts, args, go, start_at, out)))
     except Exception as exc:  # the parent reports it
@@ -436,10 +439,12 @@ def _file_from(url: str, workdir: Path, sids: list[str], parts, args, go, start_
     return result
 
 
-def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
+def run_backlog(work: Path, catalog, args, batch_size: int,
+                profile: Path | None = None) -> dict:
     """Backlog catch-up: the hub is down while the stations file `args.backlog`
     applications (the broker keeps them in the hub's persistent session); then the hub
-    starts and the clock runs from its first ack to the last."""
+    starts and the clock runs from its first ack to the last. With `profile`, py-spy
+    samples the hub and its link until the last ack."""
     broker = Broker(work / "broker").start()
     data = work / "hub"
     try:
@@ -464,6 +469,7 @@ def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
             hub = HubProcess(data, broker.url, extra=["--batch-size", str(batch_size)])
             hub.start(wait=False)
             sampler = CpuSampler(hub.proc.pid, hub.link_pids)
+            spy = _profile(hub.proc.pid, args.drain, profile) if profile else None
             try:
                 deadline = time.monotonic() + args.drain
                 while (any(len(s.acked) < len(s.filed) for s in stations)
@@ -472,6 +478,9 @@ def run_backlog(work: Path, catalog, args, batch_size: int) -> dict:
                 peak = hub.peak_rss()
             finally:
                 sampler.stop()
+                if spy is not None:  # py-spy writes what it has on SIGINT
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(30)
                 hub.stop()
             acks = sorted(at for s in stations for at in s.acked.values())
             ids = {(s.sid, i) for s in stations for i in s.filed}
@@ -519,7 +528,8 @@ def bench_backlog(args) -> dict:
 
     catalog = load_catalog()
     work = Path(tempfile.mkdtemp(prefix="cunban-bench-"))
-    group = run_backlog(work / "group", catalog, args, args.batch_size)
+    group = run_backlog(work / "group", catalog, args, args.batch_size,
+                        Path(args.profile) if args.profile else None)
     single = run_backlog(work / "single", catalog, args, 1)
     return {"backlog_ratio": (round(group["rate"] / single["rate"], 2)
                               if single["rate"] else None),
@@ -537,7 +547,9 @@ def bench_backlog(args) -> dict:
 
 
 def run_echo(url: str, stop, ready) -> None:
-    """The baseline consumer: bare paho, receive a submit, publish an ack, nothing else."""
+    """The baseline consumer: bare paho, receive a submit, publish an ack, nothing else.
+    Its process keeps freed memory as the hub's do (`protocols.memory`)."""
+    keep_freed_memory()
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=unique_client_id("bench-echo"),
                          protocol=paho.MQTTv311)  # as the hub's own connection
     client.max_inflight_messages_set(100)
@@ -695,7 +707,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--mqtt", help="use this broker instead of starting one")
     q.add_argument("--hub-db", help="a running hub's database: no hub is started")
     q.add_argument("--no-baseline", action="store_true", help="skip the echo baseline")
-    q.add_argument("--profile", help="write the hub's py-spy samples (collapsed) here")
+    q.add_argument("--profile", help="write the hub's py-spy samples (collapsed) here "
+                   "(with --backlog: the group-committing hub's drain)")
     q.add_argument("--backlog", type=int, default=0,
                    help="instead of a load: file this many while the hub is down, then time "
                         "its catch-up with group commit and with one commit per message")

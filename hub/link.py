@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from hub.intake import Prepared, Preparer, PreparerSpec
+from protocols.memory import keep_freed_memory
 from protocols.mqtt import BrokerUrl, MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -328,6 +329,7 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str]) -> int:
     fd, parent = int(argv[0]), int(argv[1])
     _die_with_parent(parent)
+    keep_freed_memory()
     # Ctrl-C and SIGTERM are for the hub, which stops its link in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import struct
 import threading
 import uuid
 from collections.abc import Callable
@@ -134,7 +135,7 @@ class MqttEndpoint:
         self._stopping = False
 
         self.mqtt311 = mqtt311
-        client = paho.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=paho.MQTTv311 if mqtt311 else paho.MQTTv5,
@@ -241,9 +242,14 @@ class MqttEndpoint:
             self.client.ack(mid, qos)
 
     def ack_many(self, received: list[tuple[int, int]]) -> None:
-        """Acknowledge several received PUBLISHes: (mid, qos) pairs."""
+        """Acknowledge several received PUBLISHes: (mid, qos) pairs. The QoS 1 ones go to
+        the broker in one write."""
+        if not self.manual_ack:
+            return
+        self.client.puback_many([mid for mid, qos in received if qos == 1])
         for mid, qos in received:
-            self.ack(mid, qos)
+            if qos == 2:
+                self.client.ack(mid, qos)
 
     # paho callbacks (never raise) ------------------------------------------------------
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -292,6 +298,78 @@ class MqttEndpoint:
             callback()
         except Exception:
             logger.exception("publish confirmation handler failed")
+
+
+_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
+
+
+class _Client(paho.Client):
+    """paho's client on a read-buffered socket (`BufferedSocket`)."""
+
+    READ_BURST = 256  # packets handled per wake-up at most, so writes still get their turn
+
+    def _create_socket(self):
+        return BufferedSocket(super()._create_socket())
+
+    def puback_many(self, mids: list[int]) -> None:
+        """PUBACKs for these QoS 1 messages, queued as one packet run: paho's `ack` wakes
+        its loop and makes a `send` per message. Like paho's, they are dropped if the
+        connection is lost first, and the broker then delivers the messages again."""
+        if mids:
+            run = b"".join([_PUBACK.pack(paho.PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(paho.PUBACK, run, 0, 1)
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        # paho handles one packet per wake-up when nothing of its own is in flight; a
+        # receiver then paid a `select` per message. Go on with what is already buffered.
+        rc = super().loop_read(max_packets)
+        for _ in range(self.READ_BURST):
+            sock = self._sock
+            if (rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, BufferedSocket)
+                    or not sock.pending()):
+                break
+            rc = super().loop_read(max_packets)
+        return rc
+
+
+class BufferedSocket:
+    """A socket whose reads come from one buffer, refilled 64 KiB at a time.
+
+    paho reads each packet as three or more `recv` calls: the first byte, the remaining
+    length a byte at a time, then the rest. Each was a system call, and each one that
+    found nothing raised an exception. Here one `recv` of the kernel's socket serves many
+    packets. `pending()` tells paho's loop what is buffered, so it reads on without
+    waiting in `select` (the hook paho has for TLS sockets, which buffer the same way).
+    Everything else is the socket's own.
+    """
+
+    READ_SIZE = 65536
+
+    __slots__ = ("_sock", "_data", "_pos")
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+        self._data = b""
+        self._pos = 0
+
+    def recv(self, size: int) -> bytes:
+        data, pos = self._data, self._pos
+        if pos < len(data):
+            chunk = data[pos:pos + size]
+            self._pos = pos + len(chunk)
+            return chunk
+        data = self._sock.recv(max(size, self.READ_SIZE))
+        if len(data) <= size:
+            return data
+        self._data, self._pos = data, size
+        return data[:size]
+
+    def pending(self) -> int:
+        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        return len(self._data) - self._pos + inner
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 def _no_delay(client, userdata, sock) -> None:

@@ -1,0 +1,32 @@
+"""Keep freed memory for the next large message instead of handing it back at once.
+
+glibc serves an allocation above its mmap threshold (128 KiB to start) with fresh pages
+from the kernel, and gives them back on free; it raises that threshold as such blocks are
+freed, but returns the top of the heap again as soon as more than twice the threshold is
+free there. A 600 KiB photo message is copied a few times as it is read (paho's decoder
+alone makes three copies), and with two copies alive at once each one came as fresh,
+zero-filled pages: measured, paho decoded such a message in 750 µs instead of 66 µs.
+
+Fixing both thresholds keeps messages up to 16 MiB on the heap, and up to 64 MiB of freed
+heap in the process for reuse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+
+MMAP_THRESHOLD = 16 * 2**20
+TRIM_THRESHOLD = 64 * 2**20
+
+
+def keep_freed_memory() -> bool:
+    """Set this process's glibc thresholds (above). False where there is no glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                    and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return False
