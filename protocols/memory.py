@@ -18,6 +18,7 @@ import ctypes
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 MMAP_THRESHOLD = 16 * 2**20
 TRIM_THRESHOLD = 64 * 2**20
@@ -28,5 +29,6 @@ def keep_freed_memory() -> bool:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None)
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                    and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+                    and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+                    and libc.mallopt(M_ARENA_MAX, 1))
     return False

@@ -33,7 +33,7 @@ def test_bench_ingest_prints_one_json_line_with_nothing_lost_or_duplicated():
 def test_bench_backlog_drains_a_queue_twice_and_charges_each_hub_its_cpu():
     out = subprocess.run(
         [sys.executable, "-m", "cunban.cli", "bench", "ingest", "--kiosks", "2",
-         "--backlog", "600", "--json"],
+         "--backlog", "600", "--rounds", "2", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -45,3 +45,23 @@ def test_bench_backlog_drains_a_queue_twice_and_charges_each_hub_its_cpu():
         assert run["rate"] > 0 and run["hub_rate"] > 0
         assert run["hub_cpu_ms_per_app"] > 0 and 0 < run["hub_cores"] <= 2.5
     assert result["backlog_ratio"] > 0 and result["backlog_cpu_ratio"] > 0
+    assert len(result["rounds"]) == 2
+    assert all(r["group_rate"] > 0 and r["single_rate"] > 0 for r in result["rounds"])
+
+
+def test_the_stations_fresh_photos_are_distinct_whole_jpegs_with_their_own_hash():
+    import hashlib
+    import random
+
+    from hub.bench import FreshPhotos
+    from hub.blobs import check_blob
+
+    photos = FreshPhotos(200 * 1024, random.Random("411381101001"))
+    made = [photos.make() for _ in range(50)]
+    assert len({sha for sha, _ in made}) == 50
+    for sha, data in made:
+        assert len(data) == 200 * 1024
+        assert hashlib.sha256(data).hexdigest() == sha
+        assert check_blob(sha, data) == "image/jpeg"
+    other = FreshPhotos(200 * 1024, random.Random("411381101002")).make()
+    assert other[0] not in {sha for sha, _ in made}
