@@ -9,6 +9,8 @@ What every Cunban client gets from `MqttEndpoint`:
   a consumer acknowledges a PUBLISH only after it has committed it;
 - `publish(..., on_confirm=)`: a callback once the broker has acknowledged a QoS 1 message
   (PUBACK), which is what the outboxes wait for before they mark a row sent.
+- paho on a read-buffered socket: many packets per system call and per wake-up of its
+  loop, and a batch's PUBACKs in one write (`ack_many`).
 
 QoS is not durability: callers keep their own outbox and resend what is not confirmed.
 """
