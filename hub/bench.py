@@ -551,16 +551,11 @@ def bench_backlog(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="cunban-bench-"))
     profile = Path(args.profile) if args.profile else None
     groups, singles = [], []
+    modes = [("group", args.batch_size, groups), ("single", 1, singles)]
     for r in range(max(1, args.rounds)):
-        def group(r=r):
-            groups.append(run_backlog(work / f"group{r}", catalog, args, args.batch_size,
-                                      profile if r == 0 else None))
-
-        def single(r=r):
-            singles.append(run_backlog(work / f"single{r}", catalog, args, 1))
-
-        for run in ((group, single) if r % 2 == 0 else (single, group)):
-            run()
+        for name, batch_size, runs in modes if r % 2 == 0 else modes[::-1]:
+            runs.append(run_backlog(work / f"{name}{r}", catalog, args, batch_size,
+                                    profile if r == 0 and runs is groups else None))
 
     def median(runs: list[dict], key: str) -> float | None:
         values = [run[key] for run in runs if run[key]]
