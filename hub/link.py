@@ -44,6 +44,8 @@ from protocols.mqtt import BrokerUrl, MqttEndpoint
 logger = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+# Received payload bytes the link holds before paho's thread waits for the forwarder.
+HELD_BYTES = 8 * 2**20
 
 
 @dataclass(slots=True)
@@ -225,7 +227,14 @@ class LinkEndpoint:
 # the link process ----------------------------------------------------------------------
 class _Link:
     """Runs in the link process: an `MqttEndpoint`, a forwarder thread that sends what
-    happened to the hub in batches, and the main thread carrying out the hub's calls."""
+    happened to the hub in batches, and the main thread carrying out the hub's calls.
+
+    paho's thread waits while more than `HELD_BYTES` of received payloads are still to be
+    forwarded, and the broker keeps the rest. Otherwise it reads as fast as the broker
+    sends, up to the broker's window of 1,000 unacknowledged messages: with photos that
+    is 200 MB waiting here. Measured under a photo load, the link grew to 890 MB, every
+    new block came as fresh zero-filled pages, and it stored 15 % fewer photos a second.
+    """
 
     _BATCHED = ("messages", "confirmed", "unsent")
 
@@ -234,6 +243,8 @@ class _Link:
         self.preparer = preparer
         self._events: list[tuple[str, object]] = []
         self._wake = threading.Condition()
+        self._room = threading.Condition(self._wake)
+        self._held = 0  # payload bytes received and not yet forwarded
         self._closing = False
         self.endpoint = MqttEndpoint(
             **options, on_message=self._received,
@@ -243,7 +254,13 @@ class _Link:
                                            daemon=True)
 
     def _received(self, msg) -> None:
-        self._emit("messages", (msg.topic, msg.payload, msg.mid, msg.qos, msg.retain))
+        with self._wake:
+            while self._held > HELD_BYTES and not self._closing:
+                self._room.wait()
+            self._held += len(msg.payload)
+            self._events.append(("messages", (msg.topic, msg.payload, msg.mid, msg.qos,
+                                              msg.retain)))
+            self._wake.notify()
 
     def _emit(self, kind: str, item) -> None:
         with self._wake:
@@ -264,6 +281,10 @@ class _Link:
                     self.conn.send((kind, body))
             except OSError:
                 os._exit(3)  # the hub is gone
+            held = sum(len(item[1]) for kind, item in events if kind == "messages")
+            with self._wake:
+                self._held -= held
+                self._room.notify_all()
             if closing and not events:
                 return
 
@@ -304,7 +325,8 @@ class _Link:
                 self.endpoint.stop()
                 with self._wake:
                     self._closing = True
-                    self._wake.notify()
+                    self._wake.notify_all()
+                    self._room.notify_all()
                 self._forwarder.join(5)
                 return
 

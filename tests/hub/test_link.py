@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import queue
 import signal
@@ -14,6 +15,7 @@ import threading
 import time
 import uuid
 
+from hub import link as link_module
 from hub.catalog import load_catalog
 from hub.crypto import FieldCipher, key_path
 from hub.intake import PreparerSpec
@@ -203,3 +205,65 @@ def test_the_link_prepares_each_submission_it_receives_and_only_submissions(brok
     assert cipher.decrypt(p.columns["applicant_phone"]) == "13800138000"
     assert p.columns["applicant_id_index"] == cipher.index(
         json.loads(payload)["data"]["applicant"]["id_number"])
+
+
+class _GatedPreparer:
+    """Prepares nothing, and not before the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def prepare(self, topic: str, payload: bytes) -> None:
+        assert self.gate.wait(20), "the test never opened the gate"
+        return None
+
+
+class _CountingLink(link_module._Link):
+    """Counts the payload bytes paho's thread has handed over."""
+
+    received = 0
+
+    def _received(self, msg) -> None:
+        super()._received(msg)
+        self.received += len(msg.payload)
+
+
+def test_a_link_that_cannot_forward_leaves_what_it_cannot_hold_with_the_broker(
+        broker, monkeypatch):
+    """A slow forwarder holds paho's thread back: the link keeps a bounded number of
+    payload bytes, the broker keeps the rest, and every message still comes through."""
+    monkeypatch.setattr(link_module, "HELD_BYTES", 2**20)
+    base = f"linkheld/{uuid.uuid4().hex[:8]}"
+    size, count = 512 * 2**10, 12
+    ours, theirs = multiprocessing.Pipe()
+    preparer = _GatedPreparer()
+    link = _CountingLink(theirs, {
+        "url": broker.url, "client_id": f"link-{uuid.uuid4().hex[:8]}",
+        "subscriptions": [(f"{base}/in/#", 1)], "manual_ack": True, "mqtt311": True},
+        preparer)
+    runner = threading.Thread(target=link.run, daemon=True)
+    runner.start()
+    payloads = [bytes([n]) * size for n in range(count)]
+    try:
+        assert link.endpoint.wait_connected(10)
+        time.sleep(0.3)  # the link's SUBACK
+        with Listener(broker.url, []) as station:
+            for n, payload in enumerate(payloads):
+                station.publish(f"{base}/in/{n}", payload)
+            time.sleep(1.5)  # the gate is shut: nothing is forwarded
+            held = link.received
+            assert size <= held <= 2**20 + size, f"the link took in {held} bytes"
+            preparer.gate.set()
+            got: list[tuple] = []
+            deadline = time.monotonic() + 20
+            while len(got) < count and time.monotonic() < deadline:
+                if ours.poll(0.2):
+                    kind, body = ours.recv()
+                    if kind == "messages":
+                        got.extend(body)
+        assert [(topic, payload) for topic, payload, *_ in got] == [
+            (f"{base}/in/{n}", payloads[n]) for n in range(count)]
+    finally:
+        preparer.gate.set()
+        ours.send(("stop", None))
+        runner.join(10)
