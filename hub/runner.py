@@ -35,6 +35,7 @@ from hub.link import LinkEndpoint
 from hub.notify import Notifier, SmsDispatcher, SpoolNotifier
 from hub.service import ApplicationService
 from protocols import messages as m
+from protocols.memory import freeze_startup_objects
 from protocols.mqtt import Presence
 from protocols.topics import DEFAULT_ROOT, Topics
 
@@ -143,6 +144,8 @@ def run_hub(data_dir: Path | str, mqtt_url: str, http_host: str, http_port: int,
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     web = threading.Thread(target=server.run, name="hub-web", daemon=True)
+    frozen = freeze_startup_objects()
+    logger.info("hub: %d objects made at start left out of garbage collection", frozen)
     ingest.start()
     sms.start()
     fleet.start()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -35,3 +36,18 @@ def keep_freed_memory() -> bool:
                     and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
                     and libc.mallopt(M_ARENA_MAX, 1))
     return False
+
+
+def freeze_startup_objects() -> int:
+    """Move every object alive now out of the garbage collector's reach; returns how many.
+
+    Call it once a process has built what it keeps for its whole life (modules, catalog,
+    web routes, schemas). CPython's full collection walks every tracked object, and under a
+    steady intake one comes every few thousand messages: in the hub's writer a single one
+    took 160–180 ms, about a sixth of its time (4,000 applications in batches of 500). The
+    objects made before this call are never garbage, so the collections that remain walk
+    only what was made since.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

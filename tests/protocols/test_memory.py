@@ -1,4 +1,5 @@
-"""Large messages reuse freed heap instead of faulting in fresh pages each time."""
+"""Large messages reuse freed heap instead of faulting in fresh pages each time; objects
+made at start are left out of garbage collection."""
 
 from __future__ import annotations
 
@@ -42,3 +43,39 @@ def test_photo_sized_messages_stop_faulting_in_fresh_pages():
     # glibc's own thresholds: a fresh zero-filled copy for most messages
     assert plain["faults"] > 50 * pages_per_message, plain
     assert tuned["faults"] < 5 * pages_per_message, tuned
+
+
+# A process builds what it keeps (here 100,000 lists), leaves it out of collection, and
+# later makes garbage of its own: a reference cycle, which must still be collected.
+FREEZE = r"""
+import gc, json, weakref
+from protocols.memory import freeze_startup_objects
+
+class Node:
+    pass
+
+kept = [[n] for n in range(100_000)]
+gc.collect()
+walked_before = len(gc.get_objects(generation=2))
+frozen = freeze_startup_objects()
+gc.collect()
+walked_after = len(gc.get_objects(generation=2))
+a, b = Node(), Node()
+a.other, b.other = b, a
+gone = []
+weakref.finalize(a, gone.append, "a")
+del a, b
+gc.collect()
+print(json.dumps({"before": walked_before, "frozen": frozen, "after": walked_after,
+                  "cycle_collected": gone == ["a"], "kept": len(kept)}))
+"""
+
+
+def test_objects_made_at_start_are_left_out_and_later_garbage_is_still_collected():
+    out = subprocess.run([sys.executable, "-c", FREEZE], capture_output=True, text=True,
+                         check=True, timeout=60)
+    got = json.loads(out.stdout)
+    assert got["before"] >= 100_000  # a full collection walked all of them
+    assert got["frozen"] >= 100_000
+    assert got["after"] < 1_000, got  # now it walks only what was made since
+    assert got["cycle_collected"] and got["kept"] == 100_000
