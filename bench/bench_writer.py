@@ -4,9 +4,11 @@ garbage collection (`protocols.memory.freeze_startup_objects`, which the hub and
 link call). No broker, no link: only the SQL, the commits and the Python around them.
 
 Each round runs both ways in fresh processes, in alternating order; the ratio is of the
-medians. Prints one JSON line.
+medians. Each side also reports its full collections during the commits and how long
+they took (they hold the interpreter lock: every thread of the hub waits). Prints one
+JSON line.
 
-    .venv/bin/python bench/bench_writer.py [--apps 4000] [--batch 500] [--rounds 5]
+    .venv/bin/python bench/bench_writer.py [--apps 8000] [--batch 500] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def drain(apps: int, batch: int, freeze: bool) -> dict:
     """One process's measurement: build a hub's writer, prepare `apps` submissions, time
     their commits."""
     sys.path.insert(0, str(ROOT))
+    from hub.app import create_app
+    from hub.auth import SessionAuth, TokenAuth
     from hub.blobs import BlobStore
     from hub.calendar import WorkCalendar
     from hub.catalog import load_catalog
@@ -56,6 +60,12 @@ def drain(apps: int, batch: int, freeze: bool) -> dict:
                         ApplicationService(store, catalog, WorkCalendar.load(), topics),
                         topics, batch_size=batch)
         preparer = Preparer(catalog, cipher, topics)
+        # the hub's web application lives in the same process, and so do its objects
+        web = create_app(db_path=root / "hub.db", catalog=catalog,  # noqa: F841
+                         calendar=WorkCalendar.load(), topics=topics,
+                         authenticate=SessionAuth(root / "hub.db",
+                                                  fallback=TokenAuth(root / "tokens.json")),
+                         broker_connected=lambda: True, storage_problem=lambda: None)
         if freeze:  # where the hub does it: built, before any message
             freeze_startup_objects()
         messages = []
@@ -105,7 +115,7 @@ def measure(apps: int, batch: int, freeze: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--apps", type=int, default=4000)
+    parser.add_argument("--apps", type=int, default=8000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--one", choices=["frozen", "plain"], help=argparse.SUPPRESS)

@@ -42,11 +42,11 @@ def freeze_startup_objects() -> int:
     """Move every object alive now out of the garbage collector's reach; returns how many.
 
     Call it once a process has built what it keeps for its whole life (modules, catalog,
-    web routes, schemas). CPython's full collection walks every tracked object, and under a
-    steady intake one comes every few thousand messages: in the hub's writer a single one
-    took 160–180 ms, about a sixth of its time (4,000 applications in batches of 500). The
-    objects made before this call are never garbage, so the collections that remain walk
-    only what was made since.
+    web routes, schemas). CPython's full collection walks every tracked object and holds
+    the interpreter lock while it does, so every thread of the process waits. The hub
+    starts with about 110,000 objects; under a steady intake a full collection came about
+    once per 8,000 applications and took 67–85 ms, and 12–22 ms with those objects left
+    out (`bench/bench_writer.py`). The objects made before this call are never garbage.
     """
     gc.collect()
     gc.freeze()
