@@ -45,7 +45,7 @@ def freeze_startup_objects() -> int:
     web routes, schemas). CPython's full collection walks every tracked object and holds
     the interpreter lock while it does, so every thread of the process waits. The hub
     starts with about 110,000 objects; under a steady intake a full collection came about
-    once per 8,000 applications and took 67–85 ms, and 12–22 ms with those objects left
+    once per 8,000 applications and took 67–145 ms, and 10–32 ms with those objects left
     out (`bench/bench_writer.py`). The objects made before this call are never garbage.
     """
     gc.collect()
