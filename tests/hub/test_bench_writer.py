@@ -18,5 +18,4 @@ def test_the_writer_benchmark_commits_every_application_both_ways():
     assert set(only) == {"frozen", "plain"}
     for side in only.values():  # each side asserted its 600 were stored
         assert side["apps_per_s"] > 0 and side["cpu_us_per_app"] > 0
-        assert side["full_collections"] >= 0
     assert got["ratio"] == round(got["frozen_apps_per_s"] / got["plain_apps_per_s"], 2)
