@@ -10,6 +10,12 @@ process of its own, like the hub) instead of the hub: a paho client that receive
 submit topic and publishes an ack, nothing else. It is the ceiling a Python hub can reach
 on the machine.
 
+With photos (`--blobs`), a second baseline runs: the echo that also writes every photo to
+a file of its own and makes it durable before the ack (`run_store`). It is the ceiling of
+any hub that stores the photos, set by the broker and the disk; `store_ratio` says how
+near the hub comes to it, and `cpu.kernel` how much of each process's CPU was the
+kernel's (file writes, sockets).
+
 Stations run their outboxes with `synchronous=NORMAL` (WAL, durable across a process
 crash): a real kiosk fsyncs its own disk, and here they would share the hub's.
 """
@@ -40,7 +46,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cunban.processes import Broker, HubProcess
-from hub.bench_stations import cpu_seconds
+from hub.bench_stations import cpu_seconds, cpu_split
 from kiosk.outbox import Outbox
 from protocols import messages as m
 from protocols.memory import keep_freed_memory
@@ -244,6 +250,8 @@ class Station:
             refs = [m.MaterialRef(code=self.codes[i % len(self.codes)], sha256=sha,
                                   mime="image/jpeg")
                     for i, (sha, _) in enumerate(photos)]
+            # materials the photos do not cover keep the example's (uploaded once)
+            refs += list(fields["materials"])[len(refs):]
             fields = {**fields, "materials": refs}
         app_id, payload = self.outbox.file(fields, [d for _, d in photos])
         now = time.monotonic()
@@ -291,27 +299,38 @@ def _machine_ticks() -> tuple[int, int, int]:
 
 
 class CpuMeter:
-    """Cores each process (or group of processes) used over a window, and the machine's
-    idle and iowait shares."""
+    """Cores each process (or group of processes) used over a window, the share of that
+    spent in the kernel on its behalf (`kernel`), and the machine's idle and iowait
+    shares."""
 
     def __init__(self, pids: dict[str, int | list[int] | None]):
         self.pids = {name: pid if isinstance(pid, list) else [pid]
                      for name, pid in pids.items() if pid}
         self._first = self._read()
 
-    def _read(self) -> tuple[float, dict[str, float], tuple[int, int, int]]:
+    def _read(self) -> tuple[float, dict[str, tuple[float, float]], tuple[int, int, int]]:
         used = {}
         for name, pids in self.pids.items():
             with contextlib.suppress(OSError):
-                used[name] = sum(cpu_seconds(pid) for pid in pids)
+                splits = [cpu_split(pid) for pid in pids]
+                used[name] = (sum(u for u, _ in splits), sum(k for _, k in splits))
         return time.monotonic(), used, _machine_ticks()
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict:
         (w0, c0, m0), (w1, c1, m1) = self._first, self._read()
-        out = {name: round((c1[name] - c0[name]) / (w1 - w0), 2) for name in c1 if name in c0}
+        out: dict = {}
+        kernel = {}
+        for name in c1:
+            if name not in c0:
+                continue
+            user, system = (c1[name][i] - c0[name][i] for i in (0, 1))
+            out[name] = round((user + system) / (w1 - w0), 2)
+            if user + system > 0:
+                kernel[name] = round(system / (user + system), 2)
         ticks = (m1[0] - m0[0]) or 1
         out["machine_idle"] = round((m1[1] - m0[1]) / ticks, 3)
         out["machine_iowait"] = round((m1[2] - m0[2]) / ticks, 3)
+        out["kernel"] = kernel
         return out
 
 
@@ -396,7 +415,8 @@ def run_load(url: str, workdir: Path, catalog, args,
             "rate": len(acks) / (end - start) if acks else 0.0,
             "latencies": sorted(x for d in done for x in d["latencies"]),
             "ids": {i for d in done for i in d["ids"]},
-            "outbox_left": sum(d["outbox_left"] for d in done), "cpu": cpu}
+            "outbox_left": sum(d["outbox_left"] for d in done),
+            "refused": sum(d["refused"] for d in done), "cpu": cpu}
 
 
 def _load_worker(url: str, workdir: Path, sids: list[str], parts, args, go, start_at,
@@ -412,7 +432,8 @@ def _load_worker(url: str, workdir: Path, sids: list[str], parts, args, go, star
 def _file_from(url: str, workdir: Path, sids: list[str], parts, args, go, start_at,
                out) -> dict:
     fields, shared, codes, template = parts
-    stations = [Station(sid, url, workdir, fields, shared if args.blobs == 0 else {}, codes,
+    stations = [Station(sid, url, workdir, fields,
+                        shared if args.blobs < len(codes) else {}, codes,
                         blobs=args.blobs, blob_size=args.blob_kb * 1024, window=args.window,
                         light=args.station == "light", template=template)
                 .start() for sid in sids]
@@ -451,7 +472,8 @@ def _file_from(url: str, workdir: Path, sids: list[str], parts, args, go, start_
               "acks": [at for s in stations for at in s.acked.values()],
               "latencies": [x for s in stations for x in s.latencies],
               "ids": {(s.sid, i) for s in stations for i in s.filed},
-              "outbox_left": sum(s.outbox.left() for s in stations)}
+              "outbox_left": sum(s.outbox.left() for s in stations),
+              "refused": sum(s.other_acks for s in stations)}
     for s in stations:
         s.stop()
     return result
@@ -612,6 +634,85 @@ def run_echo(url: str, stop, ready) -> None:
     client.loop_stop()
 
 
+def run_store(url: str, root: str, stop, ready) -> None:
+    """The baseline with photos: the echo, and every photo written to a file of its own
+    (`root/ab/abcdef…`, through a temporary name) and made durable before the ack that
+    follows it. It is what any store of the photos must do, and nothing more: no hash
+    checked, nothing sealed, no database. A submit is acked once the photos that arrived
+    before it are on disk, in groups, as the hub acks after its commit."""
+    keep_freed_memory()
+    from hub.blobs import fsync_path
+
+    base = Path(root)
+    for i in range(256):
+        (base / f"{i:02x}").mkdir(parents=True, exist_ok=True)
+    wake = threading.Condition()
+    files: list[tuple[str, str]] = []  # (temporary, final)
+    acks: dict[str, list[m.ApplicationAck]] = {}
+    numbers = iter(range(1, 1 << 62))
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=unique_client_id("bench-store"),
+                         protocol=paho.MQTTv311)
+    client.max_inflight_messages_set(100)
+
+    def on_connect(c, userdata, flags, reason_code, properties):
+        c.subscribe([(t, 1) for t in T.hub_subscriptions()[:2]])
+        ready.set()
+
+    def on_message(c, userdata, msg):
+        topic = T.parse(msg.topic)
+        if topic.kind == Kind.BLOB:
+            final = base / topic.sha256[:2] / topic.sha256
+            tmp = f"{final}.tmp{next(numbers)}"
+            with open(tmp, "wb") as fh:
+                fh.write(msg.payload)
+            with wake:
+                files.append((tmp, str(final)))
+            return
+        if topic.kind != Kind.SUBMIT:
+            return
+        env = json.loads(msg.payload)
+        ack = m.ApplicationAck(application_id=env["id"], result=m.AckResult.STORED,
+                               case_number="STORE",
+                               receipt_number=env["data"]["receipt_number"])
+        with wake:
+            acks.setdefault(topic.station, []).append(ack)
+            wake.notify()
+
+    def flusher() -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=8)  # as the hub's BlobStore
+        while True:
+            with wake:
+                wake.wait_for(lambda: acks or stop.is_set(), timeout=0.5)
+                if stop.is_set() and not acks:
+                    return
+                batch, done = list(files), dict(acks)
+                files.clear()
+                acks.clear()
+            list(pool.map(fsync_path, [tmp for tmp, _ in batch]))
+            for tmp, final in batch:
+                os.replace(tmp, final)
+            list(pool.map(fsync_path, {os.path.dirname(final) for _, final in batch}))
+            for station, station_acks in done.items():
+                client.publish(T.station(Kind.ACK, station),
+                               m.encode(m.ApplicationAcks(acks=station_acks)), qos=1)
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    broker = BrokerUrl.parse(url)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    worker = threading.Thread(target=flusher, daemon=True)
+    worker.start()
+    stop.wait()
+    with wake:
+        wake.notify()
+    worker.join(30)
+    client.disconnect()
+    client.loop_stop()
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -677,6 +778,20 @@ def bench_ingest(args) -> dict:
             result["baseline_throughput"] = round(baseline["rate"], 1)
             result["baseline_p99_ms"] = _percentile(baseline["latencies"], 0.99)
             result["baseline_cpu"] = baseline["cpu"]
+            if args.blobs:
+                stop, ready = spawn.Event(), spawn.Event()
+                store = spawn.Process(target=run_store, daemon=True,
+                                      args=(url, str(work / "store"), stop, ready))
+                store.start()
+                ready.wait(10)
+                time.sleep(0.3)
+                stored = run_load(url, work / "store-load", catalog, args,
+                                  {"store": store.pid, "broker": broker and broker.proc.pid})
+                stop.set()
+                store.join(30)
+                result["store_throughput"] = round(stored["rate"], 1)
+                result["store_p99_ms"] = _percentile(stored["latencies"], 0.99)
+                result["store_cpu"] = stored["cpu"]
         hub = None
         db_path = Path(args.hub_db) if args.hub_db else work / "hub" / "hub.db"
         if args.hub_db is None:
@@ -697,20 +812,29 @@ def bench_ingest(args) -> dict:
             if hub is not None:
                 hub.stop()
         tally = _tally(db_path, measured["ids"])
+        if spy is not None and Path(args.profile).exists():
+            from hub.bench_profile import summarize
+
+            result["profile"] = summarize(args.profile)
         lat = measured["latencies"]
         result.update({
             "throughput": round(measured["rate"], 1),
             "ratio": (round(measured["rate"] / result["baseline_throughput"], 3)
                       if result.get("baseline_throughput") else None),
+            "store_ratio": (round(measured["rate"] / result["store_throughput"], 3)
+                            if result.get("store_throughput") else None),
             "p50_ms": _percentile(lat, 0.50), "p95_ms": _percentile(lat, 0.95),
             "p99_ms": _percentile(lat, 0.99),
             "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
             "sent": measured["sent"], "acked": measured["acked"], **tally,
-            "outbox_left": measured["outbox_left"], "cpu": measured["cpu"],
+            "outbox_left": measured["outbox_left"], "refused": measured["refused"],
+            "cpu": measured["cpu"],
             "hub_peak_rss_mb": round(peak / 2**20, 1) if peak else None,
             "db_bytes": _db_size(db_path.parent),
         })
         keys = ["throughput", "baseline_throughput", "ratio"]
+        if args.blobs and result.get("store_throughput"):
+            keys += ["store_throughput", "store_ratio"]
         return {**{k: result.get(k) for k in keys}, **result}
     finally:
         if broker is not None:
@@ -740,8 +864,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--mqtt", help="use this broker instead of starting one")
     q.add_argument("--hub-db", help="a running hub's database: no hub is started")
     q.add_argument("--no-baseline", action="store_true", help="skip the echo baseline")
-    q.add_argument("--profile", help="write the hub's py-spy samples (collapsed) here "
-                   "(with --backlog: the group-committing hub's drain)")
+    q.add_argument("--profile", help="write the hub's py-spy samples (collapsed) here, and "
+                   "say in the result where its threads were (with --backlog: the "
+                   "group-committing hub's drain)")
     q.add_argument("--backlog", type=int, default=0,
                    help="instead of a load: file this many while the hub is down, then time "
                         "its catch-up with group commit and with one commit per message")

@@ -78,11 +78,17 @@ def raise_fd_limit(need: int) -> tuple[int, int]:
 
 
 # /proc figures ------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process (all its threads), in seconds: in its own code, and in
+    the kernel on its behalf (system calls: sockets, file writes, fsync)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    return sum(cpu_split(pid))
 
 
 def memory_kb(pid: int) -> dict[str, int]:

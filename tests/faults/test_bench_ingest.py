@@ -21,6 +21,7 @@ def test_bench_ingest_prints_one_json_line_with_nothing_lost_or_duplicated():
     assert result["sent"] >= 100
     assert result["stored"] == result["acked"] == result["sent"]
     assert result["lost"] == 0 and result["duplicates"] == 0 and result["outbox_left"] == 0
+    assert result["refused"] == 0
     assert result["baseline_throughput"] > 0 and result["ratio"] > 0
     assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     assert result["hub_peak_rss_mb"] > 0 and result["db_bytes"] > 0
@@ -28,6 +29,35 @@ def test_bench_ingest_prints_one_json_line_with_nothing_lost_or_duplicated():
     assert result["cpu"]["hub"] > 0 and result["cpu"]["stations"] > 0
     assert result["baseline_cpu"]["echo"] > 0 and "hub" not in result["baseline_cpu"]
     assert 0 <= result["cpu"]["machine_idle"] <= 1
+
+
+def test_bench_ingest_with_photos_measures_a_storing_baseline_and_profiles_the_hub(tmp_path):
+    profile = tmp_path / "hub.collapsed"
+    out = subprocess.run(
+        [sys.executable, "-m", "cunban.cli", "bench", "ingest", "--kiosks", "2",
+         "--duration", "3", "--rate", "20", "--blobs", "2", "--blob-kb", "50",
+         "--profile", str(profile), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["lost"] == 0 and result["duplicates"] == 0
+    assert result["stored"] == result["acked"] == result["sent"] >= 40
+    assert result["refused"] == 0  # two photos, the third material the example's own
+    # the second baseline stored the same photos, and the hub is measured against it
+    assert result["store_throughput"] > 0 and result["store_p99_ms"] > 0
+    assert abs(result["store_ratio"] - result["throughput"] / result["store_throughput"]) < 0.01
+    assert result["store_cpu"]["store"] > 0 and "echo" not in result["store_cpu"]
+    # how much of each process's CPU the kernel spent for it
+    for name in ("hub", "hub_link", "stations"):
+        assert 0 <= result["cpu"]["kernel"][name] <= 1
+    assert 0 <= result["store_cpu"]["kernel"]["store"] <= 1
+    # where the hub's and the link's threads were: shares of what py-spy sampled
+    for who in ("hub", "link"):
+        summary = result["profile"][who]
+        assert summary["samples"] > 0
+        shares = [v for k, v in summary.items() if k != "samples"]
+        assert abs(sum(shares) - 1) < 0.01
+    assert result["profile"]["link"]["disk_write"] > 0  # the link writes the photos
 
 
 def test_bench_backlog_drains_a_queue_twice_and_charges_each_hub_its_cpu():
