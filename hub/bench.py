@@ -695,8 +695,8 @@ def run_store(url: str, root: str, stop, ready) -> None:
                 os.replace(tmp, final)
             list(pool.map(fsync_path, {os.path.dirname(final) for _, final in batch}))
             for station, station_acks in done.items():
-                client.publish(T.station(Kind.ACK, station),
-                               m.encode(m.ApplicationAcks(acks=station_acks)), qos=1)
+                for message in m.ack_messages(station_acks):
+                    client.publish(T.station(Kind.ACK, station), message, qos=1)
 
     client.on_connect = on_connect
     client.on_message = on_message
