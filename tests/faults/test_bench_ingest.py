@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -33,12 +34,16 @@ def test_bench_ingest_prints_one_json_line_with_nothing_lost_or_duplicated():
 
 def test_bench_ingest_with_photos_measures_a_storing_baseline_and_profiles_the_hub(tmp_path):
     profile = tmp_path / "hub.collapsed"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     out = subprocess.run(
         [sys.executable, "-m", "cunban.cli", "bench", "ingest", "--kiosks", "2",
          "--duration", "3", "--rate", "20", "--blobs", "2", "--blob-kb", "50",
          "--profile", str(profile), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240)
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "TMPDIR": str(scratch)})
     assert out.returncode == 0, out.stderr[-2000:]
+    assert not list(scratch.iterdir())  # its photos, outboxes and databases are gone
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["lost"] == 0 and result["duplicates"] == 0
     assert result["stored"] == result["acked"] == result["sent"] >= 40
@@ -60,12 +65,14 @@ def test_bench_ingest_with_photos_measures_a_storing_baseline_and_profiles_the_h
     assert result["profile"]["link"]["disk_write"] > 0  # the link writes the photos
 
 
-def test_bench_backlog_drains_a_queue_twice_and_charges_each_hub_its_cpu():
+def test_bench_backlog_drains_a_queue_twice_and_charges_each_hub_its_cpu(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "cunban.cli", "bench", "ingest", "--kiosks", "2",
          "--backlog", "600", "--rounds", "2", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240)
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "TMPDIR": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-2000:]
+    assert not list(tmp_path.iterdir())  # every round's hub and stations are gone
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["lost"] == 0 and result["duplicates"] == 0
     for mode, batch in (("group", 500), ("single", 1)):
