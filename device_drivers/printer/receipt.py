@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import segno
-from escpos.constants import QR_ECLEVEL_H, QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q
-from escpos.printer import Dummy
 
 from device_drivers.printer.encoding import (
     FS,
@@ -27,8 +25,33 @@ from device_drivers.printer.encoding import (
     wrap,
 )
 
+
+def _import_escpos():
+    """python-escpos's `constants` and `printer`, without the directory its import leaves.
+
+    Its import makes a temporary directory (`tempfile.mkdtemp()`) in every process that
+    loads it, for a 70 KB cache of printer profiles it has finished reading by the end of
+    the import. Every `cunban` command loads it, so each start of a hub, a kiosk or a
+    benchmark left one in /tmp. Here that directory is made inside one removed straight
+    after. Called once, while this module is imported: no other thread of the process is
+    making temporary files yet."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cunban-escpos-") as scratch:
+        saved, tempfile.tempdir = tempfile.tempdir, scratch
+        try:
+            from escpos import constants, printer
+        finally:
+            tempfile.tempdir = saved
+    return constants, printer
+
+
+_constants, _printer = _import_escpos()
+Dummy = _printer.Dummy
+
 INIT = b"\x1b@"  # ESC @: initialise, clears styles left by a previous job
-QR_LEVELS = {"L": QR_ECLEVEL_L, "M": QR_ECLEVEL_M, "Q": QR_ECLEVEL_Q, "H": QR_ECLEVEL_H}
+QR_LEVELS = {"L": _constants.QR_ECLEVEL_L, "M": _constants.QR_ECLEVEL_M,
+             "Q": _constants.QR_ECLEVEL_Q, "H": _constants.QR_ECLEVEL_H}
 
 
 @dataclass(frozen=True)

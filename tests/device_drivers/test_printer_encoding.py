@@ -189,3 +189,22 @@ def test_qr_module_size_keeps_even_a_long_payload_on_the_paper(width_mm, dots):
     assert 3 <= long < short <= 8
     # version 13 (69 modules) for the long payload at level M, with a 4-module quiet zone
     assert (69 + 8) * long <= dots
+
+
+def test_loading_the_receipt_builder_leaves_no_directory_in_the_temporary_folder(tmp_path):
+    """python-escpos makes a temporary directory whenever it is imported; every `cunban`
+    command imports it, so without care each start of a hub or a kiosk left one behind."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    code = ("import sys, device_drivers.printer.receipt as r;"
+            "assert 'escpos.capabilities' in sys.modules;"
+            "sys.stdout.buffer.write(r.build_receipt(r.Receipt(title='受理回执', qr='X'))[:2])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         timeout=60, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    assert out.stdout == b"\x1b@"
+    assert list(tmp_path.iterdir()) == []
