@@ -583,7 +583,7 @@ def bench_backlog(args) -> dict:
                 runs.append(run_backlog(work / f"{name}{r}", catalog, args, batch_size,
                                         profile if r == 0 and runs is groups else None))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove(work, photos=args.blobs > 0)
 
     def median(runs: list[dict], key: str) -> float | None:
         values = [run[key] for run in runs if run[key]]
@@ -741,6 +741,42 @@ def _settle() -> None:
     os.sync()
 
 
+DELETED_MARK = "cunban-bench-deleted"  # in the temporary folder: when photos were last deleted
+RECENTCY = 65.0  # seconds ext4 without a journal passes over a freed inode, and a margin
+
+
+def _remove(work: Path, *, photos: bool = False) -> None:
+    """Delete a benchmark's files (with photos, gigabytes) and write the deletion out.
+
+    On ext4 without a journal, a new file does not take an inode freed in the last minute,
+    or in the last five while the inode's table block is still unwritten; finding a free
+    one reads past each of them. A photo run started just after another deleted its files
+    spent up to half its link's CPU in that search (perf: `find_inode_bit`,
+    `recently_deleted`). Writing the deletion out keeps that to a minute; the time is left
+    in the temporary folder for the next photo run to wait out (`_wait_for_deletions`)."""
+    shutil.rmtree(work, ignore_errors=True)
+    os.sync()
+    if photos:
+        with contextlib.suppress(OSError):
+            (Path(tempfile.gettempdir()) / DELETED_MARK).write_text(f"{time.time():.3f}")
+
+
+def _wait_for_deletions() -> float:
+    """Sleep until the last photo run's deletion is `RECENTCY` seconds old; the seconds
+    slept."""
+    try:
+        deleted = float((Path(tempfile.gettempdir()) / DELETED_MARK).read_text())
+    except (OSError, ValueError):
+        return 0.0
+    wait = min(RECENTCY, deleted + RECENTCY - time.time())
+    if wait <= 0:
+        return 0.0
+    print(f"waiting {wait:.0f} s: the last photo run deleted its files {RECENTCY - wait:.0f} s "
+          "ago, and new files would be slow to create until then", file=sys.stderr)
+    time.sleep(wait)
+    return wait
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -779,6 +815,7 @@ def bench_ingest(args) -> dict:
     from hub.catalog import load_catalog
 
     catalog = load_catalog()
+    waited = _wait_for_deletions() if args.blobs else 0.0
     work = Path(tempfile.mkdtemp(prefix="cunban-bench-"))
     broker = None
     url = args.mqtt
@@ -788,7 +825,7 @@ def bench_ingest(args) -> dict:
     result: dict = {"station": args.station, "kiosks": args.kiosks, "rate": args.rate,
                     "duration": args.duration,
                     "blobs": args.blobs, "blob_kb": args.blob_kb if args.blobs else 0,
-                    "cpus": os.cpu_count()}
+                    "cpus": os.cpu_count(), "waited_s": round(waited, 1)}
     try:
         if not args.no_baseline and args.hub_db is None:
             # The echo runs in a process of its own, as the hub does: sharing the stations'
@@ -869,7 +906,7 @@ def bench_ingest(args) -> dict:
     finally:
         if broker is not None:
             broker.stop()
-        shutil.rmtree(work, ignore_errors=True)  # with photos, gigabytes
+        _remove(work, photos=args.blobs > 0)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -43,8 +43,10 @@ def test_bench_ingest_with_photos_measures_a_storing_baseline_and_profiles_the_h
         cwd=ROOT, capture_output=True, text=True, timeout=240,
         env={**os.environ, "TMPDIR": str(scratch)})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert not list(scratch.iterdir())  # its photos, outboxes and databases are gone
+    # its photos, outboxes and databases are gone; the time it deleted them is left
+    assert [p.name for p in scratch.iterdir()] == ["cunban-bench-deleted"]
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["waited_s"] == 0
     assert result["lost"] == 0 and result["duplicates"] == 0
     assert result["stored"] == result["acked"] == result["sent"] >= 40
     assert result["refused"] == 0  # two photos, the third material the example's own
@@ -102,3 +104,31 @@ def test_the_stations_fresh_photos_are_distinct_whole_jpegs_with_their_own_hash(
         assert check_blob(sha, data) == "image/jpeg"
     other = FreshPhotos(200 * 1024, random.Random("411381101002")).make()
     assert other[0] not in {sha for sha, _ in made}
+
+
+def test_a_photo_run_waits_out_the_last_ones_deletion(tmp_path, monkeypatch):
+    """ext4 without a journal passes over inodes freed in the last minute: a photo run just
+    after another would measure that search, so it waits until the minute is over."""
+    import tempfile
+    import time
+
+    from hub import bench
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    slept: list[float] = []
+    monkeypatch.setattr(bench.time, "sleep", slept.append)
+    assert bench._wait_for_deletions() == 0 and slept == []  # no photo run before
+
+    (tmp_path / bench.DELETED_MARK).write_text(f"{time.time() - 20:.3f}")
+    waited = bench._wait_for_deletions()
+    assert bench.RECENTCY - 21 < waited <= bench.RECENTCY - 19 and slept == [waited]
+
+    (tmp_path / bench.DELETED_MARK).write_text(f"{time.time() - 300:.3f}")
+    assert bench._wait_for_deletions() == 0 and len(slept) == 1
+
+    work = tmp_path / "cunban-bench-x"
+    (work / "blobs").mkdir(parents=True)
+    (work / "blobs" / "photo").write_bytes(b"x")
+    bench._remove(work, photos=True)
+    assert not work.exists()
+    assert time.time() - float((tmp_path / bench.DELETED_MARK).read_text()) < 5
