@@ -811,6 +811,25 @@ def _profile(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
                             stderr=subprocess.DEVNULL)
 
 
+def _baseline(name: str, consumer: Callable, extra: tuple, url: str, load_dir: Path, catalog,
+              args, broker_pid: int | None) -> dict:
+    """`run_load` against a baseline consumer (`run_echo`, `run_store`) in a process of its
+    own, as the hub is: sharing the stations' interpreter would make it a lower ceiling
+    than the machine allows."""
+    spawn = multiprocessing.get_context("spawn")
+    stop, ready = spawn.Event(), spawn.Event()
+    proc = spawn.Process(target=consumer, args=(url, *extra, stop, ready), daemon=True)
+    proc.start()
+    ready.wait(10)
+    time.sleep(0.3)
+    try:
+        return run_load(url, load_dir, catalog, args, {name: proc.pid, "broker": broker_pid})
+    finally:
+        stop.set()
+        proc.join(30)
+        _settle()
+
+
 def bench_ingest(args) -> dict:
     from hub.catalog import load_catalog
 
@@ -828,34 +847,15 @@ def bench_ingest(args) -> dict:
                     "cpus": os.cpu_count(), "waited_s": round(waited, 1)}
     try:
         if not args.no_baseline and args.hub_db is None:
-            # The echo runs in a process of its own, as the hub does: sharing the stations'
-            # interpreter would make it a lower ceiling than the machine allows.
-            spawn = multiprocessing.get_context("spawn")
-            stop, ready = spawn.Event(), spawn.Event()
-            echo = spawn.Process(target=run_echo, args=(url, stop, ready), daemon=True)
-            echo.start()
-            ready.wait(10)
-            time.sleep(0.3)
-            baseline = run_load(url, work / "baseline", catalog, args,
-                                {"echo": echo.pid, "broker": broker and broker.proc.pid})
-            stop.set()
-            echo.join(10)
-            _settle()
+            pid = broker and broker.proc.pid
+            baseline = _baseline("echo", run_echo, (), url, work / "baseline", catalog, args,
+                                 pid)
             result["baseline_throughput"] = round(baseline["rate"], 1)
             result["baseline_p99_ms"] = _percentile(baseline["latencies"], 0.99)
             result["baseline_cpu"] = baseline["cpu"]
             if args.blobs:
-                stop, ready = spawn.Event(), spawn.Event()
-                store = spawn.Process(target=run_store, daemon=True,
-                                      args=(url, str(work / "store"), stop, ready))
-                store.start()
-                ready.wait(10)
-                time.sleep(0.3)
-                stored = run_load(url, work / "store-load", catalog, args,
-                                  {"store": store.pid, "broker": broker and broker.proc.pid})
-                stop.set()
-                store.join(30)
-                _settle()
+                stored = _baseline("store", run_store, (str(work / "store"),), url,
+                                   work / "store-load", catalog, args, pid)
                 result["store_throughput"] = round(stored["rate"], 1)
                 result["store_p99_ms"] = _percentile(stored["latencies"], 0.99)
                 result["store_cpu"] = stored["cpu"]
