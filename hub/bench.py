@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -663,7 +664,7 @@ def run_store(url: str, root: str, stop, ready) -> None:
     room = threading.Semaphore(STORE_PENDING)
     files: list[tuple[str, str, Future]] = []  # (temporary, final, its write)
     acks: dict[str, list[m.ApplicationAck]] = {}
-    numbers = iter(range(1, 1 << 62))
+    numbers = itertools.count(1)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=unique_client_id("bench-store"),
                          protocol=paho.MQTTv311)
     client.max_inflight_messages_set(100)
@@ -830,6 +831,17 @@ def _baseline(name: str, consumer: Callable, extra: tuple, url: str, load_dir: P
         _settle()
 
 
+def _figures(prefix: str, run: dict) -> dict:
+    """A baseline's throughput, p99 and CPU, under `prefix`."""
+    return {f"{prefix}_throughput": round(run["rate"], 1),
+            f"{prefix}_p99_ms": _percentile(run["latencies"], 0.99),
+            f"{prefix}_cpu": run["cpu"]}
+
+
+def _over(rate: float, baseline: float | None) -> float | None:
+    return round(rate / baseline, 3) if baseline else None
+
+
 def bench_ingest(args) -> dict:
     from hub.catalog import load_catalog
 
@@ -848,17 +860,12 @@ def bench_ingest(args) -> dict:
     try:
         if not args.no_baseline and args.hub_db is None:
             pid = broker and broker.proc.pid
-            baseline = _baseline("echo", run_echo, (), url, work / "baseline", catalog, args,
-                                 pid)
-            result["baseline_throughput"] = round(baseline["rate"], 1)
-            result["baseline_p99_ms"] = _percentile(baseline["latencies"], 0.99)
-            result["baseline_cpu"] = baseline["cpu"]
+            result.update(_figures("baseline", _baseline(
+                "echo", run_echo, (), url, work / "baseline", catalog, args, pid)))
             if args.blobs:
-                stored = _baseline("store", run_store, (str(work / "store"),), url,
-                                   work / "store-load", catalog, args, pid)
-                result["store_throughput"] = round(stored["rate"], 1)
-                result["store_p99_ms"] = _percentile(stored["latencies"], 0.99)
-                result["store_cpu"] = stored["cpu"]
+                result.update(_figures("store", _baseline(
+                    "store", run_store, (str(work / "store"),), url, work / "store-load",
+                    catalog, args, pid)))
         hub = None
         db_path = Path(args.hub_db) if args.hub_db else work / "hub" / "hub.db"
         if args.hub_db is None:
@@ -886,10 +893,8 @@ def bench_ingest(args) -> dict:
         lat = measured["latencies"]
         result.update({
             "throughput": round(measured["rate"], 1),
-            "ratio": (round(measured["rate"] / result["baseline_throughput"], 3)
-                      if result.get("baseline_throughput") else None),
-            "store_ratio": (round(measured["rate"] / result["store_throughput"], 3)
-                            if result.get("store_throughput") else None),
+            "ratio": _over(measured["rate"], result.get("baseline_throughput")),
+            "store_ratio": _over(measured["rate"], result.get("store_throughput")),
             "p50_ms": _percentile(lat, 0.50), "p95_ms": _percentile(lat, 0.95),
             "p99_ms": _percentile(lat, 0.99),
             "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
@@ -933,8 +938,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--hub-db", help="a running hub's database: no hub is started")
     q.add_argument("--no-baseline", action="store_true", help="skip the echo baseline")
     q.add_argument("--profile", help="write the hub's py-spy samples (collapsed) here, and "
-                   "say in the result where its threads were (with --backlog: the "
-                   "group-committing hub's drain)")
+                   "say in the result where its threads were (with --backlog: the samples "
+                   "of the group-committing hub's drain only)")
     q.add_argument("--backlog", type=int, default=0,
                    help="instead of a load: file this many while the hub is down, then time "
                         "its catch-up with group commit and with one commit per message")
