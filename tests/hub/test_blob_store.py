@@ -68,3 +68,41 @@ def test_temporaries_a_stopped_hub_left_are_removed_and_stored_files_kept(store)
     assert store.remove_temporaries() == 2
     assert not list(store.root.rglob("*.tmp*"))
     assert store.read(kept_sha) == kept and not store.exists(left_sha)
+
+
+def test_a_photo_is_written_whole_when_the_kernel_takes_it_a_few_bytes_at_a_time(
+        store, monkeypatch):
+    """`os.writev` may write less than it was given; the rest must still reach the file,
+    in order."""
+    data = _jpeg(7) * 40
+    sha = hashlib.sha256(data).hexdigest()
+    real = os.writev
+    calls = []
+
+    def short(fd, buffers):
+        calls.append(len(buffers))
+        joined = b"".join(bytes(b) for b in buffers)
+        return real(fd, [joined[:4093]])  # an odd size, to split a piece in the middle
+
+    monkeypatch.setattr(os, "writev", short)
+    tmp = store.write_staged(sha, data)
+    monkeypatch.undo()
+    assert len(calls) > len(data) // 4093  # it really came in short writes
+    assert store.cipher.decrypt_bytes(tmp.read_bytes()) == data
+    store.adopt(sha, tmp)
+    store.flush()
+    assert store.read(sha) == data
+
+
+def test_a_photo_is_written_into_a_folder_made_on_demand_even_one_removed_meanwhile(store):
+    first, second = _jpeg(1), _jpeg(2)
+    sha1 = hashlib.sha256(first).hexdigest()
+    sha2 = sha1[:2] + "f" * 62  # the same folder (the store checks no hash: the link does)
+    assert not (store.root / sha1[:2]).exists()
+    tmp = store.write_staged(sha1, first)
+    assert tmp.parent == store.root / sha1[:2]
+    tmp.unlink()
+    (store.root / sha1[:2]).rmdir()  # an operator tidied the store while the hub ran
+    again = store.write_staged(sha2, second)
+    assert again.parent == store.root / sha1[:2]
+    assert store.cipher.decrypt_bytes(again.read_bytes()) == second
