@@ -322,6 +322,7 @@ class CpuMeter:
 
     def stop(self) -> dict:
         (w0, c0, m0), (w1, c1, m1) = self._first, self._read()
+        self.window = (w0, w1)
         out: dict = {}
         kernel = {}
         for name in c1:
@@ -374,6 +375,21 @@ class CpuSampler:
         return after[0] - before[-1]
 
 
+def per_application(cpu: dict, window: tuple[float, float], acks: list[float]) -> dict:
+    """Milliseconds of CPU each measured process spent per application acked while it
+    was measured, and how many of them in the kernel: {name: [all, kernel]}."""
+    acked = sum(window[0] <= at <= window[1] for at in acks)
+    if not acked:
+        return {}
+    seconds = window[1] - window[0]
+    out = {}
+    for name, cores in cpu.items():
+        if name in cpu["kernel"]:
+            spent = cores * seconds * 1000 / acked
+            out[name] = [round(spent, 2), round(spent * cpu["kernel"][name], 2)]
+    return out
+
+
 def run_load(url: str, workdir: Path, catalog, args,
              pids: dict[str, int | None] | None = None) -> dict:
     """File for `args.duration` seconds from stations spread over `args.station_procs`
@@ -415,6 +431,7 @@ def run_load(url: str, workdir: Path, catalog, args,
                 worker.kill()
     acks = [at for d in done for at in d["acks"]]
     end = max(acks) if acks else time.monotonic()
+    cpu["per_app_ms"] = per_application(cpu, meter.window, acks)
     return {"sent": sum(d["sent"] for d in done), "acked": len(acks), "seconds": end - start,
             "rate": len(acks) / (end - start) if acks else 0.0,
             "latencies": sorted(x for d in done for x in d["latencies"]),
@@ -831,11 +848,20 @@ def _baseline(name: str, consumer: Callable, extra: tuple, url: str, load_dir: P
         _settle()
 
 
-def _figures(prefix: str, run: dict) -> dict:
-    """A baseline's throughput, p99 and CPU, under `prefix`."""
+def _figures(prefix: str, run: dict, consumer: str) -> dict:
+    """A baseline's throughput, p99, CPU and CPU per application, under `prefix`."""
     return {f"{prefix}_throughput": round(run["rate"], 1),
             f"{prefix}_p99_ms": _percentile(run["latencies"], 0.99),
-            f"{prefix}_cpu": run["cpu"]}
+            f"{prefix}_cpu": run["cpu"],
+            f"{prefix}_cpu_ms_per_app": _consumer_ms(run["cpu"], (consumer,))}
+
+
+def _consumer_ms(cpu: dict, names: tuple[str, ...]) -> list[float] | None:
+    """[all, kernel] milliseconds of CPU per application of the consumer's processes."""
+    parts = [cpu["per_app_ms"][name] for name in names if name in cpu.get("per_app_ms", {})]
+    if not parts:
+        return None
+    return [round(sum(p[0] for p in parts), 2), round(sum(p[1] for p in parts), 2)]
 
 
 def _over(rate: float, baseline: float | None) -> float | None:
@@ -861,11 +887,11 @@ def bench_ingest(args) -> dict:
         if not args.no_baseline and args.hub_db is None:
             pid = broker and broker.proc.pid
             result.update(_figures("baseline", _baseline(
-                "echo", run_echo, (), url, work / "baseline", catalog, args, pid)))
+                "echo", run_echo, (), url, work / "baseline", catalog, args, pid), "echo"))
             if args.blobs:
                 result.update(_figures("store", _baseline(
                     "store", run_store, (str(work / "store"),), url, work / "store-load",
-                    catalog, args, pid)))
+                    catalog, args, pid), "store"))
         hub = None
         db_path = Path(args.hub_db) if args.hub_db else work / "hub" / "hub.db"
         if args.hub_db is None:
@@ -901,6 +927,7 @@ def bench_ingest(args) -> dict:
             "sent": measured["sent"], "acked": measured["acked"], **tally,
             "outbox_left": measured["outbox_left"], "refused": measured["refused"],
             "cpu": measured["cpu"],
+            "cpu_ms_per_app": _consumer_ms(measured["cpu"], ("hub", "hub_link")),
             "hub_peak_rss_mb": round(peak / 2**20, 1) if peak else None,
             "db_bytes": _db_size(db_path.parent),
         })

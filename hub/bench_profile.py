@@ -25,6 +25,9 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 IDLE = ("futures/thread.py:81)", "Condition.wait ", "Event.wait ", "selectors.py", "queue.py")
 KINDS = tuple(kind for kind, _ in RULES) + ("python",)
+# Moving the bytes, which any store of the photos does (`run_store`), against the hub's
+# own work on them.
+IO = ("disk_fsync", "disk_write", "network")
 
 
 def classify(frames: list[str]) -> str:
@@ -37,9 +40,10 @@ def classify(frames: list[str]) -> str:
 
 
 def summarize(path: Path | str) -> dict[str, dict]:
-    """{process: {"samples": n, kind: share, …}} for "hub" and "link" (py-spy's raw
-    format, run with --subprocesses: each stack starts with its process, the link's with
-    the hub's and then its own)."""
+    """{process: {"samples": n, kind: share, …, "io": share}} for "hub" and "link"; `io`
+    is the disk and network kinds together. The file is py-spy's raw format, run with
+    --subprocesses: each stack starts with its process, the link's with the hub's and then
+    its own."""
     counts: dict[str, Counter[str]] = {}
     for line in Path(path).read_text(errors="replace").splitlines():
         stack, _, number = line.rpartition(" ")
@@ -58,5 +62,6 @@ def summarize(path: Path | str) -> dict[str, dict]:
     for who, counter in counts.items():
         total = sum(counter.values())
         out[who] = {"samples": total,
-                    **{kind: round(counter[kind] / total, 3) for kind in KINDS}}
+                    **{kind: round(counter[kind] / total, 3) for kind in KINDS},
+                    "io": round(sum(counter[kind] for kind in IO) / total, 3)}
     return out

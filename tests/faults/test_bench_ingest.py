@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from cunban.processes import ROOT
 
 
@@ -58,12 +60,21 @@ def test_bench_ingest_with_photos_measures_a_storing_baseline_and_profiles_the_h
     for name in ("hub", "hub_link", "stations"):
         assert 0 <= result["cpu"]["kernel"][name] <= 1
     assert 0 <= result["store_cpu"]["kernel"]["store"] <= 1
+    # milliseconds of CPU per application, of which the kernel's: the hub's two processes
+    # together, and the storing baseline
+    for spent, kernel in (result["cpu_ms_per_app"], result["store_cpu_ms_per_app"]):
+        assert 0 < kernel < spent
+    per_app = result["cpu"]["per_app_ms"]
+    assert result["cpu_ms_per_app"][0] == pytest.approx(
+        per_app["hub"][0] + per_app["hub_link"][0], abs=0.02)
     # where the hub's and the link's threads were: shares of what py-spy sampled
     for who in ("hub", "link"):
         summary = result["profile"][who]
         assert summary["samples"] > 0
-        shares = [v for k, v in summary.items() if k != "samples"]
+        shares = [v for k, v in summary.items() if k not in ("samples", "io")]
         assert abs(sum(shares) - 1) < 0.01
+        io = summary["disk_fsync"] + summary["disk_write"] + summary["network"]
+        assert summary["io"] == pytest.approx(io, abs=0.002)
     # the samples behind it, the link's among them (what each kind of frame counts as is
     # tested on stacks made by hand: a light load gives too few samples to say)
     assert "hub.link" in profile.read_text()

@@ -86,7 +86,22 @@ def test_a_profile_is_summed_per_process_into_what_its_threads_were_doing(tmp_pa
     summary = summarize(path)
     assert summary["hub"] == {"samples": 100, "disk_fsync": 0.6, "disk_write": 0.0,
                               "check": 0.0, "seal": 0.0, "database": 0.3, "network": 0.0,
-                              "pipe": 0.0, "python": 0.1}
+                              "pipe": 0.0, "python": 0.1, "io": 0.6}
     assert summary["link"] == {"samples": 100, "disk_fsync": 0.0, "disk_write": 0.5,
                                "check": 0.2, "seal": 0.1, "database": 0.0, "network": 0.2,
-                               "pipe": 0.0, "python": 0.0}
+                               "pipe": 0.0, "python": 0.0, "io": 0.7}
+
+
+def test_cpu_per_application_counts_only_the_acks_inside_the_measured_window():
+    from hub.bench import _consumer_ms, per_application
+
+    cpu = {"hub": 0.5, "hub_link": 1.0, "broker": 0.2, "machine_idle": 0.1,
+           "kernel": {"hub": 0.4, "hub_link": 0.6, "broker": 0.9}}
+    acks = [9.0] * 7 + [10.0 + i / 100 for i in range(200)] + [12.5] * 50  # 200 inside
+    cpu["per_app_ms"] = per_application(cpu, (10.0, 12.0), acks)
+    # 1.5 cores for 2 s over 200 applications: 15 ms each, 5 of them the hub's
+    assert cpu["per_app_ms"]["hub"] == [5.0, 2.0]
+    assert cpu["per_app_ms"]["hub_link"] == [10.0, 6.0]
+    assert "machine_idle" not in cpu["per_app_ms"]
+    assert _consumer_ms(cpu, ("hub", "hub_link")) == [15.0, 8.0]
+    assert per_application(cpu, (0.0, 1.0), acks) == {}
