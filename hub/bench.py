@@ -320,9 +320,15 @@ class CpuMeter:
                 used[name] = (sum(u for u, _ in splits), sum(k for _, k in splits))
         return time.monotonic(), used, _machine_ticks()
 
+    def spent(self) -> dict[str, tuple[float, float]]:
+        """(user, kernel) CPU seconds of each process still running, since the start."""
+        _, c0, _ = self._first
+        _, c1, _ = self._read()
+        return {name: (c1[name][0] - c0[name][0], c1[name][1] - c0[name][1])
+                for name in c1 if name in c0}
+
     def stop(self) -> dict:
         (w0, c0, m0), (w1, c1, m1) = self._first, self._read()
-        self.window = (w0, w1)
         out: dict = {}
         kernel = {}
         for name in c1:
@@ -375,19 +381,15 @@ class CpuSampler:
         return after[0] - before[-1]
 
 
-def per_application(cpu: dict, window: tuple[float, float], acks: list[float]) -> dict:
-    """Milliseconds of CPU each measured process spent per application acked while it
-    was measured, and how many of them in the kernel: {name: [all, kernel]}."""
-    acked = sum(window[0] <= at <= window[1] for at in acks)
+def per_application(spent: dict[str, tuple[float, float]], acked: int) -> dict:
+    """Milliseconds of CPU each process spent per application, from the first filing to
+    the last ack, and how many of them in the kernel: {name: [all, kernel]}. Over the
+    filing alone, a hub that acks seconds late would be charged for work it had not yet
+    been credited with."""
     if not acked:
         return {}
-    seconds = window[1] - window[0]
-    out = {}
-    for name, cores in cpu.items():
-        if name in cpu["kernel"]:
-            spent = cores * seconds * 1000 / acked
-            out[name] = [round(spent, 2), round(spent * cpu["kernel"][name], 2)]
-    return out
+    return {name: [round((user + kernel) * 1000 / acked, 2), round(kernel * 1000 / acked, 2)]
+            for name, (user, kernel) in spent.items()}
 
 
 def run_load(url: str, workdir: Path, catalog, args,
@@ -424,6 +426,7 @@ def run_load(url: str, workdir: Path, catalog, args,
             if kind != "done":
                 raise RuntimeError(f"a station process failed: {detail}")
             done.append(detail)
+        spent = meter.spent()  # through the drain: every application acked by now
     finally:
         for worker in workers:
             worker.join(30)
@@ -431,7 +434,7 @@ def run_load(url: str, workdir: Path, catalog, args,
                 worker.kill()
     acks = [at for d in done for at in d["acks"]]
     end = max(acks) if acks else time.monotonic()
-    cpu["per_app_ms"] = per_application(cpu, meter.window, acks)
+    cpu["per_app_ms"] = per_application(spent, len(acks))
     return {"sent": sum(d["sent"] for d in done), "acked": len(acks), "seconds": end - start,
             "rate": len(acks) / (end - start) if acks else 0.0,
             "latencies": sorted(x for d in done for x in d["latencies"]),

@@ -92,16 +92,14 @@ def test_a_profile_is_summed_per_process_into_what_its_threads_were_doing(tmp_pa
                                "pipe": 0.0, "python": 0.0, "io": 0.7}
 
 
-def test_cpu_per_application_counts_only_the_acks_inside_the_measured_window():
+def test_cpu_per_application_is_what_each_process_spent_over_the_applications_acked():
     from hub.bench import _consumer_ms, per_application
 
-    cpu = {"hub": 0.5, "hub_link": 1.0, "broker": 0.2, "machine_idle": 0.1,
-           "kernel": {"hub": 0.4, "hub_link": 0.6, "broker": 0.9}}
-    acks = [9.0] * 7 + [10.0 + i / 100 for i in range(200)] + [12.5] * 50  # 200 inside
-    cpu["per_app_ms"] = per_application(cpu, (10.0, 12.0), acks)
-    # 1.5 cores for 2 s over 200 applications: 15 ms each, 5 of them the hub's
-    assert cpu["per_app_ms"]["hub"] == [5.0, 2.0]
+    spent = {"hub": (1.2, 0.8), "hub_link": (2.0, 3.0), "broker": (0.1, 0.9)}
+    cpu = {"per_app_ms": per_application(spent, 500)}
+    # 2 s over 500 applications: 4 ms each, 1.6 of them in the kernel
+    assert cpu["per_app_ms"]["hub"] == [4.0, 1.6]
     assert cpu["per_app_ms"]["hub_link"] == [10.0, 6.0]
-    assert "machine_idle" not in cpu["per_app_ms"]
-    assert _consumer_ms(cpu, ("hub", "hub_link")) == [15.0, 8.0]
-    assert per_application(cpu, (0.0, 1.0), acks) == {}
+    assert _consumer_ms(cpu, ("hub", "hub_link")) == [14.0, 7.6]
+    assert _consumer_ms(cpu, ("store",)) is None
+    assert per_application(spent, 0) == {}
