@@ -142,7 +142,7 @@ class ApplicationService:
         self.store.insert_application(row, sealed=True)
         # The first status rides in the ack: one message to the station, not two.
         row, status = self._transition(row, Action.RECEIVE, SYSTEM, {}, now,
-                                       sealed_phone=True)
+                                       sealed=True)
         return self.queue_ack(station, self._stored_ack(row, status), now)
 
     def _stored_ack(self, row: dict,
@@ -181,11 +181,11 @@ class ApplicationService:
         return row
 
     def _transition(self, row: dict, action: Action, actor: Actor, payload: dict,
-                    now: datetime, *, sealed_phone: bool = False,
+                    now: datetime, *, sealed: bool = False,
                     ) -> tuple[dict, m.ApplicationStatus]:
         """Append the event, update the row, queue the SMS; the status for the station is
-        returned for the caller to send. `sealed_phone`: the row's phone is encrypted (a
-        row about to be inserted)."""
+        returned for the caller to send. `sealed`: the row's personal columns are encrypted
+        (a row about to be inserted)."""
         current = Lifecycle(row["state"]) if action != Action.RECEIVE else None
         history = self.store.events(row["id"]) if current is not None else []
         try:
@@ -214,8 +214,11 @@ class ApplicationService:
 
         item = self.find_item(row["service_code"])
         item_name = item.name if item else row["service_code"]
-        proxy = m.ProxyOfficer.model_validate_json(row["proxy_officer_json"]).name \
-            if row.get("proxy_officer_json") else None
+        proxy = None
+        if proxy_json := row.get("proxy_officer_json"):
+            if sealed:  # a row as written, its personal columns sealed
+                proxy_json = self.store.cipher.decrypt(proxy_json)
+            proxy = m.ProxyOfficer.model_validate_json(proxy_json).name
         names = {mat.code: mat.name for mat in item.materials} if item else {}
         materials = [names.get(c, c) for c in step.payload.get("materials") or []]
         status = m.ApplicationStatus(
@@ -228,7 +231,7 @@ class ApplicationService:
         if text:
             self.store.queue_sms(application_id=row["id"], event_seq=seq,
                                  phone=row["applicant_phone"], text=text, at=_iso(now),
-                                 sealed=sealed_phone)
+                                 sealed=sealed)
         return row, status
 
     def clock(self, application_id: str, service_code: str, now: datetime):

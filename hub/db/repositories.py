@@ -95,17 +95,20 @@ class Store:
         return [self._open(r) for r in rows]
 
     def seal_plaintext_rows(self) -> int:
-        """Encrypt rows written before migration 0005 (no lookup index yet, phones in
-        clear); returns how many applications were sealed. Idempotent."""
+        """Encrypt rows written in clear: before migration 0005 (no lookup index yet,
+        phones in clear), or before the form's answers and the proxy officer were sealed
+        (their JSON starts with a brace; a sealed value with its algorithm's prefix).
+        Returns how many applications were sealed. Idempotent."""
         sealed = 0
         with self.transaction():
             for row in list(self.db.query(
                     "SELECT id, " + ", ".join(_SEALED) + " FROM applications "
-                    "WHERE applicant_id_index IS NULL")):
+                    "WHERE applicant_id_index IS NULL OR substr(form_json, 1, 1) = '{' "
+                    "OR substr(proxy_officer_json, 1, 1) = '{'")):
                 app_id = row.pop("id")
-                # a row may be sealed already and only lack its index: read it back first
-                plain = {k: self.cipher.decrypt(v) if self.cipher.is_sealed(v) else v
-                         for k, v in row.items()}
+                # a row may be sealed in part already: read those columns back first
+                plain = {k: self.cipher.decrypt(v) if v is not None and self.cipher.is_sealed(v)
+                         else v for k, v in row.items()}
                 self.update_application(app_id, plain)
                 sealed += 1
             for sms_id, phone in self.db.execute("SELECT id, phone FROM sms").fetchall():
@@ -432,7 +435,10 @@ class Store:
 
 
 # The applicant's columns stored encrypted (applicant_json repeats all three).
-_SEALED = ("applicant_id_number", "applicant_name", "applicant_phone", "applicant_json")
+# The applicant's identity, and the form's answers and the proxy officer's details, which
+# name children, illnesses, disabilities and hardship.
+_SEALED = ("applicant_id_number", "applicant_name", "applicant_phone", "applicant_json",
+           "form_json", "proxy_officer_json")
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 

@@ -191,3 +191,26 @@ def test_the_acks_a_transaction_queues_for_a_station_go_out_together_a_hundred_a
         [f"r{n}" for n in range(150)]  # in order, and the undone one is not there
     svc.queue_ack(SID, ack(7), now)  # outside a transaction: at once, alone
     assert [len(acks) for _, acks in sent()] == [100, 50, 1, 1]
+
+
+def test_an_officers_filing_is_sealed_at_rest_and_its_sms_still_names_him(
+        ingest):
+    topics = ingest.topics
+    payload, blobs = example_submit(load_catalog(), SID)
+    env = json.loads(payload)
+    env["data"]["proxy_officer"] = {"officer_id": "gzry-07", "name": "赵德明"}
+    batch = [_message(topics.blob(SID, sha), data, n) for n, (sha, data) in
+             enumerate(blobs.items())]
+    batch.append(_message(topics.station(Kind.SUBMIT, SID), json.dumps(env).encode(), 99))
+    ingest._commit(batch)
+
+    db = ingest.store.db.conn
+    form, proxy = db.execute("SELECT form_json, proxy_officer_json FROM applications"
+                             ).fetchone()
+    assert ingest.store.cipher.is_sealed(form) and ingest.store.cipher.is_sealed(proxy)
+    assert "赵德明" not in proxy and "gzry-07" not in proxy
+    row = ingest.store.application(env["id"])
+    assert json.loads(row["proxy_officer_json"])["name"] == "赵德明"
+    assert json.loads(row["form_json"]) == env["data"]["form"]
+    [text] = [r["text"] for r in ingest.store.sms_for(env["id"])]
+    assert "赵德明" in text

@@ -157,13 +157,32 @@ def test_applications_stored_before_encryption_are_sealed_and_found_by_id_number
         "state_at": "t"})
     store.db.execute("UPDATE applications SET applicant_id_index = NULL WHERE id = 'b'")
 
-    assert store.seal_plaintext_rows() == 2
+    # and one as the revision before wrote it: the applicant sealed and indexed, the
+    # form's answers and the proxy officer in clear
+    form = '{"child_name": "王小明", "disability": "视力残疾"}'
+    proxy = '{"officer_id": "gzry-01", "name": "李建国", "phone": "13900139000"}'
+    store.insert_application({
+        "id": "c", "case_number": "C3", "station": SID, "town": "411381101",
+        "receipt_number": "R3", "service_code": "X", "catalog_version": "v",
+        "department": "D", "applicant_id_number": ID_NUMBER, "applicant_name": NAME,
+        "applicant_phone": PHONE, "applicant_json": "{}", "form_json": "{}",
+        "materials_json": "[]", "filed_at": "t", "received_at": "t", "state": 1,
+        "state_at": "t"})
+    store.db.execute("UPDATE applications SET form_json = ?, proxy_officer_json = ? "
+                     "WHERE id = 'c'", [form, proxy])
+
+    assert store.seal_plaintext_rows() == 3
     assert store.seal_plaintext_rows() == 0
     raw = str(store.db.execute("SELECT * FROM applications").fetchall()) + \
         str(store.db.execute("SELECT * FROM sms").fetchall())
     assert ID_NUMBER not in raw and NAME not in raw and PHONE not in raw
+    assert "王小明" not in raw and "视力残疾" not in raw and "李建国" not in raw
+    assert "13900139000" not in raw
+    c = store.application("c")
+    assert (c["form_json"], c["proxy_officer_json"]) == (form, proxy)
+    assert store.application("a")["proxy_officer_json"] is None
     rows = store.applications_at_station(SID, id_number=ID_NUMBER)
-    assert sorted(r["id"] for r in rows) == ["a", "b"]
+    assert sorted(r["id"] for r in rows) == ["a", "b", "c"]
     assert {(r["applicant_name"], r["applicant_phone"]) for r in rows} == {(NAME, PHONE)}
     assert [s["phone"] for s in store.sms_for("a")] == [PHONE]
     store.close()

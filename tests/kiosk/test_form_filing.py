@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from hub.crypto import FieldCipher, key_path
 from kiosk.flow import events as ev
 from kiosk.flow.machine import Flow
 from protocols.examples import example_page
@@ -65,9 +66,11 @@ def test_number_and_date_answers_are_accepted_and_stored_by_the_hub(station, hub
 
     db = sqlite3.connect(f"file:{hub.data / 'hub.db'}?mode=ro", uri=True)
     try:
-        stored = {row[0]: json.loads(row[1]) for row in db.execute(
-            "SELECT id, form_json FROM applications")}
+        raw = dict(db.execute("SELECT id, form_json FROM applications"))
     finally:
         db.close()
+    assert not any("due_date" in value for value in raw.values())  # sealed at rest
+    cipher = FieldCipher.load(key_path(hub.data))
+    stored = {app_id: json.loads(cipher.decrypt(value)) for app_id, value in raw.items()}
     assert stored == {app_id: form for app_id, form in filed}
     assert isinstance(stored[filed[0][0]]["area_mu"], float)

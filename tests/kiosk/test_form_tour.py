@@ -13,6 +13,7 @@ from datetime import date
 import cv2
 import pytest
 
+from hub.crypto import FieldCipher, key_path
 from tests.kiosk.test_tour import drive, tour
 
 pytestmark = pytest.mark.skipif(not shutil.which("xvfb-run"),
@@ -57,7 +58,12 @@ def test_a_villager_answers_a_choice_and_a_date_on_steppers_by_taps_and_the_hub_
     db = sqlite3.connect(f"file:{hub.data / 'hub.db'}?mode=ro", uri=True)
     try:
         stored = dict(db.execute("SELECT case_number, form_json FROM applications"))
+        proxies = [p for (p,) in db.execute("SELECT proxy_officer_json FROM applications")]
     finally:
         db.close()
-    assert {case: json.loads(f) for case, f in stored.items()} == {
+    # the answers and the officer who typed them are sealed at rest
+    assert not any("毛白杨" in f for f in stored.values())
+    assert all(p is None or "李建国" not in p for p in proxies) and any(proxies)
+    cipher = FieldCipher.load(key_path(hub.data))
+    assert {case: json.loads(cipher.decrypt(f)) for case, f in stored.items()} == {
         form["case_number"]: answers, helped["case_number"]: helped["answers"]}

@@ -49,6 +49,7 @@ def generate(db_path, catalog: Catalog, calendar: WorkCalendar, n: int, *, seed:
     # One applicant for every row, sealed once with the data key the hub will read it with.
     cipher = FieldCipher.load(key_path(Path(db_path).parent))
     person = [cipher.encrypt(v) for v in ("41138119560308002X", "李秀英", "13800138000", "{}")]
+    no_answers = cipher.encrypt("{}")  # the form's answers are sealed as the applicant is
     db = connect(db_path)
     conn = db.conn
     conn.execute("PRAGMA synchronous=OFF")
@@ -117,7 +118,7 @@ def generate(db_path, catalog: Catalog, calendar: WorkCalendar, n: int, *, seed:
         apps.append((
             app_id, f"{item.code}{station[:6]}{seed:04d}{i:08d}", station, station[:9],
             f"{station}-{seed}-{i}", item.code, catalog.version, item.department, None,
-            *person, "{}", json.dumps([]), None,
+            *person, no_answers, json.dumps([]), None,
             t.isoformat(), t.isoformat(), last[0], last[2].isoformat(), None, None, deadline))
         for seq, (code, action, at) in enumerate(steps, start=1):
             events.append((app_id, seq, code, action, "gen", "officer", at.isoformat(), "{}"))
