@@ -147,27 +147,24 @@ def test_applications_stored_before_encryption_are_sealed_and_found_by_id_number
     store.db.execute("INSERT INTO sms (application_id, phone, text, created_at, "
                      "next_attempt_at) VALUES ('a', ?, 'x', 't', 't')", [PHONE])
 
+    def insert_sealed(app_id: str, n: int) -> None:
+        store.insert_application({
+            "id": app_id, "case_number": f"C{n}", "station": SID, "town": "411381101",
+            "receipt_number": f"R{n}", "service_code": "X", "catalog_version": "v",
+            "department": "D", "applicant_id_number": ID_NUMBER, "applicant_name": NAME,
+            "applicant_phone": PHONE, "applicant_json": "{}", "form_json": "{}",
+            "materials_json": "[]", "filed_at": "t", "received_at": "t", "state": 1,
+            "state_at": "t"})
+
     # and one sealed earlier that only lacks its lookup index
-    store.insert_application({
-        "id": "b", "case_number": "C2", "station": SID, "town": "411381101",
-        "receipt_number": "R2", "service_code": "X", "catalog_version": "v",
-        "department": "D", "applicant_id_number": ID_NUMBER, "applicant_name": NAME,
-        "applicant_phone": PHONE, "applicant_json": "{}", "form_json": "{}",
-        "materials_json": "[]", "filed_at": "t", "received_at": "t", "state": 1,
-        "state_at": "t"})
+    insert_sealed("b", 2)
     store.db.execute("UPDATE applications SET applicant_id_index = NULL WHERE id = 'b'")
 
     # and one as the revision before wrote it: the applicant sealed and indexed, the
     # form's answers and the proxy officer in clear
     form = '{"child_name": "王小明", "disability": "视力残疾"}'
     proxy = '{"officer_id": "gzry-01", "name": "李建国", "phone": "13900139000"}'
-    store.insert_application({
-        "id": "c", "case_number": "C3", "station": SID, "town": "411381101",
-        "receipt_number": "R3", "service_code": "X", "catalog_version": "v",
-        "department": "D", "applicant_id_number": ID_NUMBER, "applicant_name": NAME,
-        "applicant_phone": PHONE, "applicant_json": "{}", "form_json": "{}",
-        "materials_json": "[]", "filed_at": "t", "received_at": "t", "state": 1,
-        "state_at": "t"})
+    insert_sealed("c", 3)
     store.db.execute("UPDATE applications SET form_json = ?, proxy_officer_json = ? "
                      "WHERE id = 'c'", [form, proxy])
 
