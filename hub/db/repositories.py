@@ -434,9 +434,9 @@ class Store:
         return rows[0] if rows else None
 
 
-# The applicant's columns stored encrypted (applicant_json repeats all three).
-# The applicant's identity, and the form's answers and the proxy officer's details, which
-# name children, illnesses, disabilities and hardship.
+# The columns stored encrypted: the applicant's identity (applicant_json repeats the three
+# before it), and the form's answers and the proxy officer's details, which name children,
+# illnesses, disabilities and hardship.
 _SEALED = ("applicant_id_number", "applicant_name", "applicant_phone", "applicant_json",
            "form_json", "proxy_officer_json")
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
