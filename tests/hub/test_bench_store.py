@@ -30,7 +30,7 @@ def test_the_store_baseline_acks_a_submit_only_once_the_photos_before_it_are_fil
         assert ready.wait(20), "the store did not connect"
         payload, _ = example_submit(load_catalog(), STATION)
         submit = m.decode(Kind.SUBMIT, payload)
-        photos = [b"\xff\xd8\xff" + bytes([i]) * 50_000 + b"\xff\xd9" for i in range(3)]
+        photos = [b"\xff\xd8\xff" + bytes([i]) * 100_000 + b"\xff\xd9" for i in range(3)]
         with Listener(own_broker.url, [T.station(Kind.ACK, STATION)]) as listener:
             for data in photos:
                 listener.publish(T.blob(STATION, hashlib.sha256(data).hexdigest()), data)

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from hub.blobs import BlobStore
+from hub import blobs
+from hub.blobs import BlobStore, FileWriter
 from hub.crypto import FieldCipher, key_path
 
 
@@ -73,7 +74,8 @@ def test_temporaries_a_stopped_hub_left_are_removed_and_stored_files_kept(store)
 def test_a_photo_is_written_whole_when_the_kernel_takes_it_a_few_bytes_at_a_time(
         store, monkeypatch):
     """`os.writev` may write less than it was given; the rest must still reach the file,
-    in order."""
+    in order. (Through the page cache: big enough to split, too small for direct I/O.)"""
+    monkeypatch.setattr(blobs, "DIRECT_FROM", 1 << 30)
     data = _jpeg(7) * 40
     sha = hashlib.sha256(data).hexdigest()
     real = os.writev
@@ -106,3 +108,112 @@ def test_a_photo_is_written_into_a_folder_made_on_demand_even_one_removed_meanwh
     again = store.write_staged(sha2, second)
     assert again.parent == store.root / sha1[:2]
     assert store.cipher.decrypt_bytes(again.read_bytes()) == second
+
+
+# direct I/O -------------------------------------------------------------------------------
+def _photo(n: int, size: int = 200 * 1024) -> bytes:
+    body = hashlib.shake_256(bytes([n])).digest(size - 5)
+    return b"\xff\xd8\xff" + body + b"\xff\xd9"
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """The flags of every file `os.open` created."""
+    real, flags = os.open, []
+
+    def spy(path, how, *args, **kwargs):
+        fd = real(path, how, *args, **kwargs)
+        if how & os.O_CREAT:
+            flags.append(how)
+        return fd
+
+    monkeypatch.setattr(os, "open", spy)
+    return flags
+
+
+def test_a_photo_is_written_by_direct_io_and_read_back_whole_at_its_own_length(
+        store, opened):
+    big, small = _photo(1, 300 * 1024 + 7), _photo(2, 150 * 1024 + 3)
+    for data in (big, small):  # the smaller after the bigger: the buffer is reused
+        sha = hashlib.sha256(data).hexdigest()
+        tmp = store.write_staged(sha, data)
+        assert os.path.getsize(tmp) == len(store.cipher.encrypt_bytes(data))
+        store.adopt(sha, tmp)
+        store.flush()
+        assert store.read(sha) == data
+    assert len(opened) == 2 and all(flag & os.O_DIRECT for flag in opened)
+    assert store._files.direct
+
+
+def test_a_small_photo_goes_through_the_page_cache(store, opened):
+    data = _jpeg(3)
+    store.put(hashlib.sha256(data).hexdigest(), data)
+    assert opened and not opened[0] & os.O_DIRECT
+    assert store.read(hashlib.sha256(data).hexdigest()) == data
+
+
+def test_a_filesystem_without_direct_io_gets_the_page_cache_from_then_on(
+        tmp_path, monkeypatch, opened):
+    real = os.open
+
+    def refuse(path, how, *args, **kwargs):
+        if how & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(path, how, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    writer = FileWriter()
+    for n in range(2):
+        data = _photo(n)
+        writer.create(str(tmp_path / f"f{n}"), (data[:10], data[10:]))
+        assert (tmp_path / f"f{n}").read_bytes() == data
+    assert not writer.direct
+
+
+def test_a_direct_write_the_kernel_takes_in_part_goes_on_from_where_it_stopped(
+        tmp_path, monkeypatch):
+    real, calls = os.write, []
+
+    def short(fd, data):
+        calls.append(len(data))
+        return real(fd, data[:8192]) if len(calls) == 1 else real(fd, data)
+
+    monkeypatch.setattr(os, "write", short)
+    writer = FileWriter()
+    data = _photo(4)
+    writer.create(str(tmp_path / "f"), (data,))
+    assert len(calls) == 2 and (tmp_path / "f").read_bytes() == data
+    assert writer.direct
+
+
+def test_a_direct_write_the_kernel_refuses_is_done_again_through_the_page_cache(
+        tmp_path, monkeypatch):
+    """An unaligned length (here forced) is refused by the kernel itself (EINVAL): the
+    file is written again from its start, through the page cache."""
+    real, calls = os.write, []
+
+    def unaligned(fd, data):
+        calls.append(len(data))
+        return real(fd, data[:1000]) if len(calls) == 1 else real(fd, data)
+
+    monkeypatch.setattr(os, "write", unaligned)
+    writer = FileWriter()
+    data = _photo(6)
+    writer.create(str(tmp_path / "f"), (data,))
+    assert len(calls) == 1  # refused; then written again by `os.writev`
+    assert (tmp_path / "f").read_bytes() == data
+    assert not writer.direct
+
+
+def test_a_full_disk_during_a_direct_write_is_raised_and_leaves_no_temporary(
+        store, monkeypatch):
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    data = _photo(5)
+    with pytest.raises(OSError) as raised:
+        store.write_staged(hashlib.sha256(data).hexdigest(), data)
+    assert raised.value.errno == errno.ENOSPC
+    assert not list(store.root.rglob("*.tmp*"))
+    assert store._files.direct  # the disk was full; direct I/O is still right for it
