@@ -297,8 +297,8 @@ class _Link:
         """Each message with its preparation, in the order received. A photo's is mostly
         waiting: on the disk for its direct write, or in hashing and sealing, which let go
         of the interpreter lock. With one thread for all, that thread was busy in 98 % of
-        the samples taken under a photo load while the machine had 14–17 % of its CPU
-        idle; the photos are now prepared on a pool, the rest here meanwhile."""
+        the samples taken under a photo load while the machine had 14 % of its CPU idle;
+        the photos are now prepared on a pool, the rest here meanwhile."""
         photos: dict[int, Future] = {
             i: self._photos.submit(self._forwarded, *item)
             for i, item in enumerate(items) if len(item[1]) >= PHOTO_FROM}
