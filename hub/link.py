@@ -256,7 +256,8 @@ class _Link:
             on_disconnected=lambda: self._emit("down", None))
         self._forwarder = threading.Thread(target=self._forward, name="link-forward",
                                            daemon=True)
-        self._photos = ThreadPoolExecutor(PHOTO_PREPARERS, thread_name_prefix="link-photo")
+        self._photos = (ThreadPoolExecutor(PHOTO_PREPARERS, thread_name_prefix="link-photo")
+                        if preparer is not None else None)
 
     def _received(self, msg) -> None:
         with self._wake:
